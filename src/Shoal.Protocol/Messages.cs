@@ -1,0 +1,142 @@
+using Shoal.Core;
+
+namespace Shoal.Protocol;
+
+public enum MessageType : byte
+{
+    Hello = 0x01,
+    Auth = 0x02,
+    Close = 0x03,
+    Ping = 0x04,
+    Pong = 0x05,
+    Inventory = 0x10,
+    Have = 0x11,
+    Removed = 0x12,
+    ManifestRequest = 0x20,
+    ManifestResponse = 0x21,
+    ChunkRequest = 0x22,
+    ChunkResponse = 0x23,
+    ErrorResponse = 0x24,
+    Cancel = 0x25,
+}
+
+public enum CloseReason : ushort
+{
+    Normal = 0,
+    ProtocolError = 1,
+    NotAMember = 2,
+    Banned = 3,
+    IncompatibleVersion = 4,
+    Duplicate = 5,
+    ShuttingDown = 6,
+    Timeout = 7,
+}
+
+public enum ErrorCode : ushort
+{
+    NotFound = 1,
+    ChunkUnavailable = 2,
+    FileChanged = 3,
+    Busy = 4,
+    Internal = 5,
+}
+
+public abstract record Message
+{
+    public abstract MessageType Type { get; }
+}
+
+/// <summary>First frame each way inside TLS. The nonce makes the membership proof unique to this session.</summary>
+public sealed record Hello(ushort ProtocolVersion, NetworkId Network, byte[] Nonce, string Name, ushort ListenPort) : Message
+{
+    public const int NonceSize = 32;
+    public const int MaxNameBytes = 128;
+
+    public override MessageType Type => MessageType.Hello;
+}
+
+/// <summary>HMAC proving knowledge of the network secret, bound to both certificates and both nonces.</summary>
+public sealed record Auth(byte[] Proof) : Message
+{
+    public const int ProofSize = 32;
+
+    public override MessageType Type => MessageType.Auth;
+}
+
+public sealed record Close(CloseReason Reason, string Text) : Message
+{
+    public const int MaxTextBytes = 1024;
+
+    public override MessageType Type => MessageType.Close;
+}
+
+public sealed record Ping(ulong Payload) : Message
+{
+    public override MessageType Type => MessageType.Ping;
+}
+
+public sealed record Pong(ulong Payload) : Message
+{
+    public override MessageType Type => MessageType.Pong;
+}
+
+/// <summary>A file the sender can serve. <see cref="Chunks"/> is null when it has all of them.</summary>
+public sealed record InventoryEntry(FileId Id, string Name, long Size, int ChunkCount, Bitfield? Chunks)
+{
+    public bool IsComplete => Chunks is null;
+}
+
+/// <summary>What the sender serves. <see cref="Reset"/> replaces everything it said before (sent first on connect).</summary>
+public sealed record Inventory(bool Reset, IReadOnlyList<InventoryEntry> Entries) : Message
+{
+    public const int MaxEntries = 4096;
+
+    public override MessageType Type => MessageType.Inventory;
+}
+
+public sealed record Have(FileId File, int ChunkIndex) : Message
+{
+    public override MessageType Type => MessageType.Have;
+}
+
+public sealed record Removed(FileId File) : Message
+{
+    public override MessageType Type => MessageType.Removed;
+}
+
+public sealed record ManifestRequest(uint RequestId, FileId File, int FirstChunk) : Message
+{
+    public override MessageType Type => MessageType.ManifestRequest;
+}
+
+/// <summary>One page of a manifest: entries from <see cref="FirstChunk"/>; a long manifest takes several requests.</summary>
+public sealed record ManifestResponse(uint RequestId, long FileSize, int TotalChunks, int FirstChunk, IReadOnlyList<(int Length, Hash256 Hash)> Entries) : Message
+{
+    public const int MaxEntriesPerPage = 65536;
+
+    public override MessageType Type => MessageType.ManifestResponse;
+}
+
+public sealed record ChunkRequest(uint RequestId, FileId File, int ChunkIndex) : Message
+{
+    public override MessageType Type => MessageType.ChunkRequest;
+}
+
+/// <summary>
+/// Only used for small payloads and tests; the data path writes and reads chunk responses without building this
+/// (see <see cref="FrameCodec.WriteChunkResponseHeader"/>).
+/// </summary>
+public sealed record ChunkResponse(uint RequestId, ReadOnlyMemory<byte> Data) : Message
+{
+    public override MessageType Type => MessageType.ChunkResponse;
+}
+
+public sealed record ErrorResponse(uint RequestId, ErrorCode Code, string Text) : Message
+{
+    public override MessageType Type => MessageType.ErrorResponse;
+}
+
+public sealed record Cancel(uint RequestId) : Message
+{
+    public override MessageType Type => MessageType.Cancel;
+}
