@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Shoal.Core;
 
 /// <summary>
@@ -22,7 +24,7 @@ public static class SafeFileName
             return false;
         }
 
-        if (name.Length > MaxLength || System.Text.Encoding.UTF8.GetByteCount(name) > MaxLength)
+        if (name.Length > MaxLength || Encoding.UTF8.GetByteCount(name) > MaxLength)
         {
             error = "the file name is too long";
             return false;
@@ -65,11 +67,23 @@ public static class SafeFileName
     {
         if (IsValid(name, out _)) return name!;
         if (string.IsNullOrEmpty(name)) return fallback;
-        var chars = name.Select(c => c is '/' or '\\' or ':' || char.IsControl(c) ? '_' : c).ToArray();
-        var cleaned = new string(chars).Trim().TrimEnd('.');
-        if (cleaned.Length > 200) cleaned = cleaned[..200];
-        if (cleaned is "" or "." or "..") return fallback;
-        return IsValid(cleaned, out _) ? cleaned : "_" + cleaned;
+
+        // Cut by UTF-8 bytes, not chars, and by whole runes so no surrogate pair is split; one byte stays
+        // free for the '_' that defuses a reserved device name.
+        var cleaned = new StringBuilder(name.Length);
+        Span<char> utf16 = stackalloc char[2];
+        var byteCount = 0;
+        foreach (var rune in name.EnumerateRunes())
+        {
+            var kept = rune.Value is '/' or '\\' or ':' || Rune.IsControl(rune) ? new Rune('_') : rune;
+            byteCount += kept.Utf8SequenceLength;
+            if (byteCount > MaxLength - 1) break;
+            cleaned.Append(utf16[..kept.EncodeToUtf16(utf16)]);
+        }
+
+        var trimmed = cleaned.ToString().Trim().TrimEnd('.', ' ');
+        if (trimmed.Length == 0) return fallback;
+        return IsValid(trimmed, out _) ? trimmed : "_" + trimmed;
     }
 
     private static string Printable(string name) => new(name.Select(c => char.IsControl(c) ? '?' : c).ToArray());

@@ -83,6 +83,8 @@ public sealed record Pong(ulong Payload) : Message
 /// <summary>A file the sender can serve. <see cref="Chunks"/> is null when it has all of them.</summary>
 public sealed record InventoryEntry(FileId Id, string Name, long Size, int ChunkCount, Bitfield? Chunks)
 {
+    public const int MaxNameBytes = SafeFileName.MaxLength;
+
     public bool IsComplete => Chunks is null;
 }
 
@@ -133,6 +135,8 @@ public sealed record ChunkResponse(uint RequestId, ReadOnlyMemory<byte> Data) : 
 
 public sealed record ErrorResponse(uint RequestId, ErrorCode Code, string Text) : Message
 {
+    public const int MaxTextBytes = 1024;
+
     public override MessageType Type => MessageType.ErrorResponse;
 }
 

@@ -1,0 +1,131 @@
+using System.Text.Json;
+using Shoal.Core;
+using Shoal.Node.Api;
+
+namespace Shoal.Cli.Commands;
+
+public static class FileCommands
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
+
+    public static async Task<int> ShareAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one file or directory to share");
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var paths = args.Positionals.Select(Path.GetFullPath).ToList();
+        var shared = await client.PostAsync("api/share", new ShareRequest(paths), ApiJson.Default.ShareRequest, ApiJson.Default.IReadOnlyListSharedFileDto, home, cancellationToken).ConfigureAwait(false);
+        if (args.Has("--json"))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(shared, ApiJson.Default.IReadOnlyListSharedFileDto));
+        }
+        else
+        {
+            foreach (var file in shared) Console.Out.WriteLine(file.Link);
+        }
+
+        return ExitCodes.Success;
+    }
+
+    public static async Task<int> GetAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one shoal: link");
+        var links = args.Positionals.Select(text => ShoalLink.TryParse(text, out var link, out var error) ? link : throw new UsageException(error)).ToList();
+        var directory = Path.GetFullPath(args.Value("-o") ?? args.Value("--output") ?? Environment.CurrentDirectory);
+        var wait = TimeSpan.FromSeconds(args.Int("--wait") ?? 60);
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var transfers = new List<TransferDto>();
+        foreach (var link in links)
+        {
+            transfers.Add(await client.PostAsync("api/downloads", new GetRequest(link.ToString(), directory), ApiJson.Default.GetRequest, ApiJson.Default.TransferDto, home, cancellationToken).ConfigureAwait(false));
+        }
+
+        if (args.Has("--detach"))
+        {
+            foreach (var transfer in transfers) Console.Out.WriteLine($"queued {transfer.Link} → {directory}");
+            return ExitCodes.Success;
+        }
+
+        var exit = ExitCodes.Success;
+        foreach (var transfer in transfers)
+        {
+            var result = await FollowAsync(client, home, transfer, wait, cancellationToken).ConfigureAwait(false);
+            if (result != ExitCodes.Success) exit = result;
+        }
+
+        return exit;
+    }
+
+    /// <summary>Shows one download's progress until it is complete and verified, fails, or finds no source in time.</summary>
+    private static async Task<int> FollowAsync(ApiClient client, Node.Home.NodeHome home, TransferDto transfer, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        using var progress = new ProgressLine(Console.Error, Console.IsErrorRedirected);
+        var started = DateTimeOffset.UtcNow;
+        var sourcelessSince = DateTimeOffset.UtcNow;
+        while (true)
+        {
+            transfer = await client.GetAsync($"api/downloads/{transfer.Id}", ApiJson.Default.TransferDto, home, cancellationToken).ConfigureAwait(false);
+            switch (transfer.State)
+            {
+                case "completed":
+                    progress.Finish($"{transfer.Name}: {ByteSize.Format(transfer.Size)} verified in {(DateTimeOffset.UtcNow - started).TotalSeconds:0.0}s");
+                    Console.Out.WriteLine(transfer.Path);
+                    return ExitCodes.Success;
+                case "failed":
+                case "cancelled":
+                    progress.Finish(null);
+                    Console.Error.WriteLine($"shoal get: {transfer.Name}: {transfer.Error ?? transfer.State}");
+                    return ExitCodes.Failure;
+            }
+
+            if (transfer.Sources > 0) sourcelessSince = DateTimeOffset.UtcNow;
+            if (DateTimeOffset.UtcNow - sourcelessSince > wait)
+            {
+                progress.Finish(null);
+                var why = transfer.Error is null ? "" : $" (last error: {transfer.Error})";
+                Console.Error.WriteLine($"shoal get: no online node has {(transfer.Name.Length > 0 ? transfer.Name : transfer.Id)}{why}; the node keeps the download queued and resumes it when a source appears");
+                return ExitCodes.Failure;
+            }
+
+            progress.Update(transfer);
+            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public static async Task<int> ListAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var files = await client.GetAsync("api/files", ApiJson.Default.IReadOnlyListFileDto, home, cancellationToken).ConfigureAwait(false);
+        if (args.Has("--json"))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(files, ApiJson.Default.IReadOnlyListFileDto));
+            return ExitCodes.Success;
+        }
+
+        if (files.Count == 0)
+        {
+            Console.Out.WriteLine("No files known yet. Share one with 'shoal share PATH'.");
+            return ExitCodes.Success;
+        }
+
+        Table.Write(["NAME", "SIZE", "REPLICAS", "LOCAL", "LINK"], [.. files.Select(f => new[] { f.Name, ByteSize.Format(f.Size), f.Replicas.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Local, f.Link })]);
+        return ExitCodes.Success;
+    }
+
+    public static async Task<int> RemoveAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one shoal: link");
+        var links = args.Positionals.Select(text => ShoalLink.TryParse(text, out var link, out var error) ? link : throw new UsageException(error)).ToList();
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        foreach (var link in links)
+        {
+            await client.DeleteAsync($"api/files/{link.Id}", home, cancellationToken).ConfigureAwait(false);
+            Console.Out.WriteLine($"stopped sharing {link}");
+        }
+
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using Shoal.Node.Api;
+
+namespace Shoal.Cli.Commands;
+
+public static class InfoCommands
+{
+    public static async Task<int> StatusAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var status = await client.GetAsync("api/status", ApiJson.Default.StatusDto, home, cancellationToken).ConfigureAwait(false);
+        if (args.Has("--json"))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(status, ApiJson.Default.StatusDto));
+            return ExitCodes.Success;
+        }
+
+        Console.Out.WriteLine($"Node       {status.Name}");
+        Console.Out.WriteLine($"Device ID  {status.Id}");
+        Console.Out.WriteLine($"Network    {status.Network}");
+        Console.Out.WriteLine($"Listening  {string.Join(", ", status.Listen)}");
+        Console.Out.WriteLine($"Web UI     {status.Api}");
+        Console.Out.WriteLine($"Peers      {status.PeersOnline} online of {status.PeersKnown} known");
+        Console.Out.WriteLine($"Transfers  {status.ActiveTransfers} active; {ByteSize.Format(status.UploadedBytes)} sent, {ByteSize.Format(status.DownloadedBytes)} received");
+        return ExitCodes.Success;
+    }
+
+    public static async Task<int> PeersAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var peers = await client.GetAsync("api/peers", ApiJson.Default.IReadOnlyListPeerDto, home, cancellationToken).ConfigureAwait(false);
+        if (args.Has("--json"))
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(peers, ApiJson.Default.IReadOnlyListPeerDto));
+            return ExitCodes.Success;
+        }
+
+        if (peers.Count == 0)
+        {
+            Console.Out.WriteLine("No peers known yet. Add one with 'shoal up --peer HOST:PORT', or invite one with 'shoal invite'.");
+            return ExitCodes.Success;
+        }
+
+        var rows = peers.Select(p => new[]
+        {
+            p.Name,
+            p.Online ? "online" : "offline",
+            p.Online ? (p.RttMs is { } rtt ? $"{rtt:0.0} ms" : "-") : Ago(p.LastSeen),
+            string.Join(", ", p.Addresses),
+            p.Id,
+        }).ToList();
+        Table.Write(["NAME", "STATE", "RTT/SEEN", "ADDRESSES", "DEVICE ID"], rows);
+        return ExitCodes.Success;
+    }
+
+    private static string Ago(DateTimeOffset? when)
+    {
+        if (when is null) return "never";
+        var age = DateTimeOffset.UtcNow - when.Value;
+        return age.TotalSeconds < 60 ? $"{age.TotalSeconds:0}s ago"
+            : age.TotalMinutes < 60 ? $"{age.TotalMinutes:0}m ago"
+            : age.TotalHours < 48 ? $"{age.TotalHours:0}h ago"
+            : $"{age.TotalDays:0}d ago";
+    }
+}
+
+public static class Table
+{
+    public static void Write(string[] headers, IReadOnlyList<string[]> rows)
+    {
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        Console.Out.WriteLine(Line(headers));
+        foreach (var row in rows) Console.Out.WriteLine(Line(row));
+
+        string Line(string[] cells) => string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i]))).TrimEnd();
+    }
+}

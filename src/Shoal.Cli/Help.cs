@@ -1,0 +1,83 @@
+namespace Shoal.Cli;
+
+public static class Help
+{
+    public const string Overview = """
+        shoal — share files between your computers, peer to peer, verified and encrypted.
+
+        usage: shoal COMMAND [options]     (every command takes --home DIR, or SHOAL_HOME)
+
+          init [--name NAME] [--folder DIR] [--join CODE]   create this node (and a network, unless joining)
+          invite                                            print an invite code for this node's network
+          up [--listen H:P] [--api H:P] [--peer H:P]...     run the node in the foreground
+          status [--json]                                   this node, its network and peers
+          share PATH... [--json]                            publish files from where they are; prints links
+          get LINK... [-o DIR] [--detach]                   download from every node that has the file
+          ls [--json]                                       files known in the network
+          peers [--json]                                    known nodes, online or offline
+          rm LINK...                                        stop sharing a file
+
+        'shoal help COMMAND' shows a command's options and examples.
+
+        """;
+
+    private static readonly Dictionary<string, string> Commands = new(StringComparer.Ordinal)
+    {
+        ["init"] = """
+            shoal init [--name NAME] [--folder DIR] [--join CODE]
+              Creates this node's identity (an ECDSA P-256 key and certificate; the device ID is its hash) and config.
+              Without --join it also creates a new network; with --join it joins the network of the invite code.
+              On an already initialised home it changes nothing and says so.
+            examples:
+              shoal init --name laptop
+              shoal init --name desk --join shoal-invite:...
+            """,
+        ["invite"] = """
+            shoal invite
+              Prints one line: a code that lets another computer join this node's network (it contains the network
+              secret: share it only with machines you trust). Works with the node stopped.
+            example:
+              shoal init --name desk --join "$(ssh laptop shoal invite)"
+            """,
+        ["up"] = """
+            shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--folder DIR] [--no-discovery]
+                     [--limit-up RATE] [--limit-down RATE] [--log-level LEVEL]
+              Runs the node until Ctrl-C or SIGTERM. Initialises the home first if needed.
+              --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
+              --api      web UI and REST API (default 127.0.0.1:7421; port 0 picks a free one)
+              --peer     a peer to keep connected to (repeatable)
+              --limit-up / --limit-down   bytes per second, e.g. 20M (0 = unlimited)
+              --log-level  trace, debug, information (default), warning, error
+            example:
+              shoal up --peer 192.168.1.20:7420
+            """,
+        ["status"] = "shoal status [--json]\n  This node: device ID, name, network, addresses, peers online, transfers. Exit 3 if it is not running.\n",
+        ["share"] = "shoal share PATH... [--json]\n  Publishes files (a directory: every file in it) from where they are, and prints one link per file.\nexample:\n  shoal share ~/big.iso\n",
+        ["get"] = """
+            shoal get LINK... [-o DIR] [--detach] [--wait SECONDS]
+              Downloads into DIR (default: the current directory) from every node that holds chunks, showing
+              progress. Exits 0 only when the file is complete and verified. --detach returns once the node has
+              accepted the download. An interrupted download resumes when asked again or when the node restarts.
+              --wait   how long to wait for a source to come online before giving up (default 60; the node keeps
+                       the download queued either way)
+            example:
+              shoal get 'shoal:<id>?name=big.iso' -o ~/Downloads
+            """,
+        ["ls"] = "shoal ls [--json]\n  Files known in the network: link, name, size, replicas (fewest online nodes holding any one chunk), local state.\n",
+        ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\n",
+        ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node. Never deletes the file itself.\n",
+    };
+
+    public static int Print(string command)
+    {
+        if (!Commands.TryGetValue(command, out var text))
+        {
+            Console.Error.WriteLine($"shoal: no help for '{command}'");
+            Console.Out.Write(Overview);
+            return ExitCodes.Usage;
+        }
+
+        Console.Out.Write(text);
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,44 @@
+using Shoal.Core;
+using Shoal.Protocol;
+
+namespace Shoal.Net.Connections;
+
+/// <summary>What a connection needs from its node: content to serve and somewhere to report what the peer says.</summary>
+public interface IPeerServices
+{
+    ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken);
+
+    /// <summary>Fills <paramref name="destination"/> (exactly the chunk's length). Throws <see cref="ChunkServeException"/>.</summary>
+    ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken);
+
+    /// <summary>Waits until the upload rate limit allows <paramref name="bytes"/> more.</summary>
+    ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken);
+
+    void OnInventory(PeerConnection connection, Inventory inventory);
+
+    void OnHave(PeerConnection connection, Have have);
+
+    void OnRemoved(PeerConnection connection, Removed removed);
+
+    void OnClosed(PeerConnection connection, string reason);
+}
+
+public sealed class ChunkServeException(ErrorCode code, string message) : Exception(message)
+{
+    public ErrorCode Code { get; } = code;
+}
+
+/// <summary>The peer answered a request with an error frame.</summary>
+public sealed class PeerErrorException(ErrorCode code, string message) : Exception(message)
+{
+    public ErrorCode Code { get; } = code;
+}
+
+/// <summary>The connection ended (closed by either side, or broken) while a request was outstanding.</summary>
+public sealed class ConnectionClosedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The remote end refused us or broke the handshake.</summary>
+public sealed class HandshakeException(CloseReason reason, string message) : Exception(message)
+{
+    public CloseReason Reason { get; } = reason;
+}

@@ -1,0 +1,768 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Net;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Shoal.Core;
+using Shoal.Protocol;
+
+namespace Shoal.Net.Connections;
+
+/// <summary>What a node says about itself in its hello.</summary>
+public sealed record LocalHello(DeviceId DeviceId, NetworkMembership Membership, string Name, ushort ListenPort);
+
+/// <summary>
+/// One authenticated peer link over a TLS stream: framed messages, pipelined requests with ids, a bounded send
+/// queue and a bounded queue of the peer's requests. Nothing of the node's content is sent before both sides
+/// have proven membership.
+/// </summary>
+public sealed class PeerConnection : IAsyncDisposable
+{
+    public const ushort ProtocolVersion = 1;
+
+    /// <summary>How many requests a peer may have queued with us; more is a protocol violation.</summary>
+    public const int MaxPeerRequests = 64;
+
+    private const int MaxControlFrames = 4096;
+    private const int QueuedChunkFrames = 3;
+    private const int CoalesceLimit = 16 * 1024;
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly Stream _stream;
+    private readonly PipeReader _reader;
+    private readonly IPeerServices _services;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<OutgoingFrame> _outgoing =
+        Channel.CreateBounded<OutgoingFrame>(new BoundedChannelOptions(MaxControlFrames) { SingleReader = true });
+    private readonly Channel<Message> _peerRequests =
+        Channel.CreateBounded<Message>(new BoundedChannelOptions(MaxPeerRequests) { SingleReader = true, SingleWriter = true });
+    private readonly SemaphoreSlim _chunkFrameSlots = new(QueuedChunkFrames);
+    private readonly SemaphoreSlim _ourRequestSlots = new(MaxPeerRequests);
+    private readonly ConcurrentDictionary<uint, PendingRequest> _pending = new();
+    private readonly ConcurrentDictionary<uint, byte> _cancelledByPeer = new();
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private uint _nextRequestId;
+    private long _lastReceivedTimestamp;
+    private long _pingSentTimestamp;
+    private Task _loops = Task.CompletedTask;
+    private int _closing;
+    private long _chunkBytesSent;
+    private long _chunkBytesReceived;
+
+    private PeerConnection(Stream stream, IPeerServices services, ILogger logger, TimeProvider time, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint)
+    {
+        _stream = stream;
+        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024, leaveOpen: true));
+        _services = services;
+        _logger = logger;
+        _time = time;
+        IsClient = isClient;
+        RemoteId = remoteId;
+        RemoteEndPoint = remoteEndPoint;
+        _lastReceivedTimestamp = time.GetTimestamp();
+    }
+
+    public DeviceId RemoteId { get; }
+
+    public string RemoteName { get; private set; } = "";
+
+    public ushort RemoteListenPort { get; private set; }
+
+    public EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>True when this side dialled (was the TLS client).</summary>
+    public bool IsClient { get; }
+
+    public long ChunkBytesSent => Interlocked.Read(ref _chunkBytesSent);
+
+    public long ChunkBytesReceived => Interlocked.Read(ref _chunkBytesReceived);
+
+    public TimeSpan? RoundTripTime { get; private set; }
+
+    public Task<string> Closed => _closed.Task;
+
+    public bool IsOpen => !_closed.Task.IsCompleted;
+
+    /// <summary>
+    /// Runs the hello and membership exchange on an authenticated TLS stream. Throws <see cref="HandshakeException"/>
+    /// when either side refuses; the refusal is sent to the peer as a close frame with its reason first.
+    /// </summary>
+    public static async Task<PeerConnection> EstablishAsync(
+        Stream tls, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint, LocalHello local,
+        IPeerServices services, ILogger logger, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var connection = new PeerConnection(tls, services, logger, time, isClient, remoteId, remoteEndPoint);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(HandshakeTimeout);
+            await connection.HandshakeAsync(local, timeout.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await connection.AbortAsync().ConfigureAwait(false);
+            throw new HandshakeException(CloseReason.Timeout, "the peer did not finish the handshake in time");
+        }
+        catch
+        {
+            await connection.AbortAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task HandshakeAsync(LocalHello local, CancellationToken cancellationToken)
+    {
+        if (local.DeviceId == RemoteId) await RefuseAsync(CloseReason.Duplicate, "connected to itself", cancellationToken).ConfigureAwait(false);
+
+        var nonce = RandomNumberGenerator.GetBytes(Hello.NonceSize);
+        await WriteDirectAsync(new Hello(ProtocolVersion, local.Membership.Network, nonce, local.Name, local.ListenPort), cancellationToken).ConfigureAwait(false);
+
+        if (await ReadHandshakeFrameAsync(cancellationToken).ConfigureAwait(false) is not Hello hello)
+        {
+            await RefuseAsync(CloseReason.ProtocolError, "expected a hello", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (hello.ProtocolVersion != ProtocolVersion)
+        {
+            await RefuseAsync(CloseReason.IncompatibleVersion, $"protocol version {hello.ProtocolVersion} is not supported (this node speaks {ProtocolVersion})", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (hello.Network != local.Membership.Network)
+        {
+            await RefuseAsync(CloseReason.NotAMember, "not a member of this network", cancellationToken).ConfigureAwait(false);
+        }
+
+        RemoteName = hello.Name;
+        RemoteListenPort = hello.ListenPort;
+
+        var (clientNonce, serverNonce) = IsClient ? (nonce, hello.Nonce) : (hello.Nonce, nonce);
+        var (clientId, serverId) = IsClient ? (local.DeviceId, RemoteId) : (RemoteId, local.DeviceId);
+
+        // The dialler proves membership first; the listener answers only a valid proof with its own, so a stranger
+        // who connects learns nothing but our hello and the refusal.
+        if (IsClient)
+        {
+            await SendProofAsync(local, clientNonce, serverNonce, clientId, serverId, cancellationToken).ConfigureAwait(false);
+            await ReceiveProofAsync(local, clientNonce, serverNonce, clientId, serverId, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await ReceiveProofAsync(local, clientNonce, serverNonce, clientId, serverId, cancellationToken).ConfigureAwait(false);
+            await SendProofAsync(local, clientNonce, serverNonce, clientId, serverId, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private Task SendProofAsync(LocalHello local, byte[] clientNonce, byte[] serverNonce, DeviceId clientId, DeviceId serverId, CancellationToken cancellationToken) =>
+        WriteDirectAsync(new Auth(local.Membership.ComputeProof(IsClient, clientNonce, serverNonce, clientId, serverId)), cancellationToken);
+
+    private async Task ReceiveProofAsync(LocalHello local, byte[] clientNonce, byte[] serverNonce, DeviceId clientId, DeviceId serverId, CancellationToken cancellationToken)
+    {
+        if (await ReadHandshakeFrameAsync(cancellationToken).ConfigureAwait(false) is not Auth auth)
+        {
+            await RefuseAsync(CloseReason.ProtocolError, "expected a membership proof", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (!local.Membership.VerifyProof(!IsClient, clientNonce, serverNonce, clientId, serverId, auth.Proof))
+        {
+            await RefuseAsync(CloseReason.NotAMember, "membership proof rejected: not a member of this network", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends the reason to the peer, then fails the handshake with it.</summary>
+    public async Task RefuseAsync(CloseReason reason, string text, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteDirectAsync(new Close(reason, text), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The refusal is a courtesy; the peer may already be gone.
+        }
+
+        throw new HandshakeException(reason, text);
+    }
+
+    private async Task WriteDirectAsync(Message message, CancellationToken cancellationToken)
+    {
+        await _stream.WriteAsync(FrameCodec.Encode(message), cancellationToken).ConfigureAwait(false);
+        await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<Message> ReadHandshakeFrameAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var status = FrameCodec.TryReadHeader(buffer, out var type, out var bodyLength, out var error);
+            if (status == FrameStatus.Ok && type == MessageType.ChunkResponse)
+            {
+                status = FrameStatus.Invalid;
+                error = "chunk data before the handshake finished";
+            }
+
+            if (status == FrameStatus.Ok)
+            {
+                status = FrameCodec.TryReadFrame(ref buffer, out var message, out error);
+                if (status == FrameStatus.Ok)
+                {
+                    _reader.AdvanceTo(buffer.Start);
+                    if (message is Close close) throw new HandshakeException(close.Reason, $"refused by the peer: {close.Text}");
+                    return message!;
+                }
+            }
+
+            if (status == FrameStatus.Invalid)
+            {
+                throw new HandshakeException(CloseReason.ProtocolError, $"malformed handshake frame: {error}");
+            }
+
+            if (result.IsCompleted)
+            {
+                throw new HandshakeException(CloseReason.ProtocolError, "the peer closed the connection during the handshake");
+            }
+
+            _reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>Starts the read, write and serve loops. Call once, after <see cref="EstablishAsync"/>.</summary>
+    public void Start()
+    {
+        _loops = Task.WhenAll(
+            Task.Run(ReadLoopAsync),
+            Task.Run(WriteLoopAsync),
+            Task.Run(ServeLoopAsync),
+            Task.Run(KeepAliveLoopAsync));
+    }
+
+    /// <summary>Queues a small message. A peer that lets thousands pile up is not reading: it is dropped.</summary>
+    public void Send(Message message)
+    {
+        if (!IsOpen) return;
+        var writer = new ArrayBufferWriter<byte>(64);
+        FrameCodec.Write(message, writer);
+        var bytes = ArrayPool<byte>.Shared.Rent(writer.WrittenCount);
+        writer.WrittenSpan.CopyTo(bytes);
+        if (!_outgoing.Writer.TryWrite(new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false)))
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+            Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
+        }
+    }
+
+    public async Task<ReceivedChunk> RequestChunkAsync(FileId file, int chunkIndex, CancellationToken cancellationToken)
+    {
+        var response = await RequestAsync(id => new ChunkRequest(id, file, chunkIndex), cancellationToken).ConfigureAwait(false);
+        return (ReceivedChunk)response;
+    }
+
+    /// <summary>Fetches a whole manifest (page by page) and checks it against the id before trusting it.</summary>
+    public async Task<Manifest> RequestManifestAsync(FileId file, CancellationToken cancellationToken)
+    {
+        var entries = new List<(int Length, Hash256 Hash)>();
+        long size = -1;
+        var total = 0;
+        do
+        {
+            var first = entries.Count;
+            var page = (ManifestResponse)await RequestAsync(id => new ManifestRequest(id, file, first), cancellationToken).ConfigureAwait(false);
+            if (page.FirstChunk != first || (size >= 0 && (page.FileSize != size || page.TotalChunks != total)) || (page.Entries.Count == 0 && page.TotalChunks > first))
+            {
+                throw new PeerErrorException(ErrorCode.Internal, "the peer sent an inconsistent manifest page");
+            }
+
+            size = page.FileSize;
+            total = page.TotalChunks;
+            entries.AddRange(page.Entries);
+        }
+        while (entries.Count < total);
+
+        var manifest = Manifest.FromLengthsAndHashes(entries);
+        if (manifest.Id != file || manifest.Size != size)
+        {
+            throw new PeerErrorException(ErrorCode.Internal, "the peer sent a manifest that does not match the file id");
+        }
+
+        return manifest;
+    }
+
+    private async Task<object> RequestAsync(Func<uint, Message> build, CancellationToken cancellationToken)
+    {
+        await _ourRequestSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var id = Interlocked.Increment(ref _nextRequestId);
+        var pending = new PendingRequest();
+        _pending[id] = pending;
+        try
+        {
+            if (!IsOpen) throw new ConnectionClosedException($"connection to {RemoteName} is closed");
+            Send(build(id));
+            using var registration = cancellationToken.Register(static state => ((PendingRequest)state!).Completion.TrySetCanceled(), pending);
+            return await pending.Completion.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            if (IsOpen) Send(new Cancel(id));
+            throw;
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+            _ourRequestSlots.Release();
+        }
+    }
+
+    public void Close(CloseReason reason, string text)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0) return;
+        _logger.LogInformation("Closing connection to {Peer} ({Device}): {Reason} {Text}", RemoteName, RemoteId.ShortForm, reason, text);
+        var writer = new ArrayBufferWriter<byte>(64);
+        FrameCodec.Write(new Close(reason, text), writer);
+        var bytes = ArrayPool<byte>.Shared.Rent(writer.WrittenCount);
+        writer.WrittenSpan.CopyTo(bytes);
+        if (!_outgoing.Writer.TryWrite(new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false, IsFinal: true)))
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+            Terminate($"{reason}: {text}");
+        }
+        else
+        {
+            // Give the close frame a moment to leave, but never wait on a peer that is not reading.
+            _ = Task.Delay(TimeSpan.FromSeconds(2), _time).ContinueWith(_ => Terminate($"{reason}: {text}"), TaskScheduler.Default);
+        }
+    }
+
+    private void Terminate(string reason)
+    {
+        if (!_closed.TrySetResult(reason)) return;
+        _lifetime.Cancel();
+        _outgoing.Writer.TryComplete();
+        _peerRequests.Writer.TryComplete();
+        foreach (var (_, pending) in _pending)
+        {
+            pending.Completion.TrySetException(new ConnectionClosedException($"connection to {RemoteName} closed: {reason}"));
+        }
+
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // Already broken; nothing more to release.
+        }
+
+        _services.OnClosed(this, reason);
+    }
+
+    private async Task AbortAsync()
+    {
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Close(CloseReason.ShuttingDown, "node shutting down");
+        Terminate("disposed");
+        try
+        {
+            await _loops.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The loops end by observing the teardown.
+        }
+
+        _lifetime.Dispose();
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var token = _lifetime.Token;
+        ChunkInProgress? chunk = null;
+        try
+        {
+            while (true)
+            {
+                var result = await _reader.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                Interlocked.Exchange(ref _lastReceivedTimestamp, _time.GetTimestamp());
+                while (true)
+                {
+                    if (chunk is not null)
+                    {
+                        var take = (int)Math.Min(buffer.Length, chunk.Remaining);
+                        chunk.Append(buffer.Slice(0, take));
+                        buffer = buffer.Slice(take);
+                        if (chunk.Remaining > 0) break;
+                        Interlocked.Add(ref _chunkBytesReceived, chunk.Length);
+                        chunk.Deliver();
+                        chunk = null;
+                        continue;
+                    }
+
+                    var status = FrameCodec.TryReadHeader(buffer, out var type, out var bodyLength, out var error);
+                    if (status == FrameStatus.Invalid)
+                    {
+                        ProtocolViolation(error);
+                        return;
+                    }
+
+                    if (status == FrameStatus.NeedMoreData) break;
+
+                    if (type == MessageType.ChunkResponse)
+                    {
+                        if (buffer.Length < FrameCodec.ChunkResponseHeaderSize) break;
+                        if (bodyLength < 4)
+                        {
+                            ProtocolViolation("chunk response without a request id");
+                            return;
+                        }
+
+                        var requestId = ReadUInt32BigEndian(buffer.Slice(FrameCodec.HeaderSize, 4));
+                        buffer = buffer.Slice(FrameCodec.ChunkResponseHeaderSize);
+                        chunk = new ChunkInProgress(bodyLength - 4, _pending.TryGetValue(requestId, out var pending) ? pending : null);
+                        continue;
+                    }
+
+                    if (buffer.Length < FrameCodec.HeaderSize + bodyLength) break;
+                    if (!FrameCodec.TryDecode(type, buffer.Slice(FrameCodec.HeaderSize, bodyLength), out var message, out error))
+                    {
+                        ProtocolViolation(error);
+                        return;
+                    }
+
+                    buffer = buffer.Slice(FrameCodec.HeaderSize + bodyLength);
+                    if (!Dispatch(message!)) return;
+                }
+
+                _reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    Terminate("the peer closed the connection");
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            Terminate(e is OperationCanceledException ? "closed" : $"connection lost: {e.Message}");
+        }
+        finally
+        {
+            chunk?.Abandon();
+            await _reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static uint ReadUInt32BigEndian(ReadOnlySequence<byte> bytes)
+    {
+        Span<byte> span = stackalloc byte[4];
+        bytes.CopyTo(span);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(span);
+    }
+
+    private void ProtocolViolation(string error)
+    {
+        _logger.LogWarning("Protocol violation from {Peer} ({Device}): {Error}", RemoteName, RemoteId.ShortForm, error);
+        Close(CloseReason.ProtocolError, error);
+    }
+
+    /// <summary>Returns false when the connection must stop reading.</summary>
+    private bool Dispatch(Message message)
+    {
+        switch (message)
+        {
+            case ChunkRequest or ManifestRequest:
+                if (!_peerRequests.Writer.TryWrite(message))
+                {
+                    ProtocolViolation($"more than {MaxPeerRequests} requests outstanding");
+                    return false;
+                }
+
+                return true;
+            case Cancel cancel:
+                _cancelledByPeer.TryAdd(cancel.RequestId, 0);
+                return true;
+            case ManifestResponse response:
+                Complete(response.RequestId, response);
+                return true;
+            case ErrorResponse error:
+                if (_pending.TryGetValue(error.RequestId, out var pending))
+                {
+                    pending.Completion.TrySetException(new PeerErrorException(error.Code, error.Text));
+                }
+
+                return true;
+            case Inventory inventory:
+                _services.OnInventory(this, inventory);
+                return true;
+            case Have have:
+                _services.OnHave(this, have);
+                return true;
+            case Removed removed:
+                _services.OnRemoved(this, removed);
+                return true;
+            case Ping ping:
+                Send(new Pong(ping.Payload));
+                return true;
+            case Pong pong:
+                if (pong.Payload == (ulong)Interlocked.Read(ref _pingSentTimestamp))
+                {
+                    RoundTripTime = _time.GetElapsedTime((long)pong.Payload);
+                }
+
+                return true;
+            case Close close:
+                _logger.LogInformation("{Peer} ({Device}) closed the connection: {Reason} {Text}", RemoteName, RemoteId.ShortForm, close.Reason, close.Text);
+                Terminate($"closed by the peer: {close.Text}");
+                return false;
+            default:
+                ProtocolViolation($"unexpected {message.Type} after the handshake");
+                return false;
+        }
+    }
+
+    private void Complete(uint requestId, object response)
+    {
+        if (_pending.TryGetValue(requestId, out var pending)) pending.Completion.TrySetResult(response);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new byte[CoalesceLimit];
+        var reader = _outgoing.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_lifetime.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var frame))
+                {
+                    if (frame.IsChunk || frame.Length > CoalesceLimit / 2)
+                    {
+                        await _stream.WriteAsync(frame.Buffer.AsMemory(0, frame.Length), _lifetime.Token).ConfigureAwait(false);
+                        frame.Release(this);
+                        if (frame.IsFinal) return;
+                        continue;
+                    }
+
+                    // Small control frames (haves, acks) are gathered into one TLS record instead of one each.
+                    var used = 0;
+                    var final = false;
+                    while (true)
+                    {
+                        frame.Buffer.AsSpan(0, frame.Length).CopyTo(batch.AsSpan(used));
+                        used += frame.Length;
+                        final |= frame.IsFinal;
+                        frame.Release(this);
+                        if (final || !reader.TryPeek(out var next) || next.IsChunk || used + next.Length > CoalesceLimit) break;
+                        reader.TryRead(out frame);
+                    }
+
+                    await _stream.WriteAsync(batch.AsMemory(0, used), _lifetime.Token).ConfigureAwait(false);
+                    if (final)
+                    {
+                        await _stream.FlushAsync(_lifetime.Token).ConfigureAwait(false);
+                        return;
+                    }
+                }
+
+                await _stream.FlushAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            Terminate(e is OperationCanceledException ? "closed" : $"send failed: {e.Message}");
+        }
+        finally
+        {
+            while (reader.TryRead(out var frame)) frame.Release(this);
+        }
+    }
+
+    private async Task ServeLoopAsync()
+    {
+        var token = _lifetime.Token;
+        try
+        {
+            await foreach (var request in _peerRequests.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                switch (request)
+                {
+                    case ChunkRequest chunk:
+                        if (!_cancelledByPeer.TryRemove(chunk.RequestId, out _))
+                        {
+                            await ServeChunkAsync(chunk, token).ConfigureAwait(false);
+                        }
+
+                        break;
+                    case ManifestRequest manifest:
+                        await ServeManifestAsync(manifest, token).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+    }
+
+    private async Task ServeManifestAsync(ManifestRequest request, CancellationToken cancellationToken)
+    {
+        var manifest = await _services.FindManifestAsync(request.File, cancellationToken).ConfigureAwait(false);
+        if (manifest is null)
+        {
+            Send(new ErrorResponse(request.RequestId, ErrorCode.NotFound, "this node does not have that file"));
+            return;
+        }
+
+        if (request.FirstChunk < 0 || request.FirstChunk > manifest.ChunkCount)
+        {
+            Send(new ErrorResponse(request.RequestId, ErrorCode.NotFound, "manifest page out of range"));
+            return;
+        }
+
+        var count = Math.Min(ManifestResponse.MaxEntriesPerPage, manifest.ChunkCount - request.FirstChunk);
+        var entries = new (int, Hash256)[count];
+        for (var i = 0; i < count; i++)
+        {
+            var info = manifest[request.FirstChunk + i];
+            entries[i] = (info.Length, info.Hash);
+        }
+
+        Send(new ManifestResponse(request.RequestId, manifest.Size, manifest.ChunkCount, request.FirstChunk, entries));
+    }
+
+    private async Task ServeChunkAsync(ChunkRequest request, CancellationToken cancellationToken)
+    {
+        var manifest = await _services.FindManifestAsync(request.File, cancellationToken).ConfigureAwait(false);
+        if (manifest is null || request.ChunkIndex >= manifest.ChunkCount)
+        {
+            Send(new ErrorResponse(request.RequestId, ErrorCode.NotFound, "this node does not have that file"));
+            return;
+        }
+
+        var length = manifest[request.ChunkIndex].Length;
+        var frameLength = FrameCodec.ChunkResponseHeaderSize + length;
+        var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
+        var queued = false;
+        try
+        {
+            await _services.ReadChunkAsync(request.File, request.ChunkIndex, buffer.AsMemory(FrameCodec.ChunkResponseHeaderSize, length), cancellationToken).ConfigureAwait(false);
+            if (_cancelledByPeer.TryRemove(request.RequestId, out _)) return;
+            await _services.AcquireUploadAsync(length, cancellationToken).ConfigureAwait(false);
+            FrameCodec.WriteChunkResponseHeader(buffer, request.RequestId, length);
+            await _chunkFrameSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (!_outgoing.Writer.TryWrite(new OutgoingFrame(buffer, frameLength, IsChunk: true)))
+            {
+                _chunkFrameSlots.Release();
+                Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
+                return;
+            }
+
+            queued = true;
+            Interlocked.Add(ref _chunkBytesSent, length);
+        }
+        catch (ChunkServeException e)
+        {
+            Send(new ErrorResponse(request.RequestId, e.Code, e.Message));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Whatever went wrong locally, this peer gets an answer and every other request is still served.
+            _logger.LogWarning(e, "Could not read chunk {Index} of {File} for {Peer}", request.ChunkIndex, request.File.ShortForm, RemoteName);
+            Send(new ErrorResponse(request.RequestId, ErrorCode.Internal, "the file could not be read at its source"));
+        }
+        finally
+        {
+            if (!queued) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task KeepAliveLoopAsync()
+    {
+        using var timer = new PeriodicTimer(PingInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
+            {
+                if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp)) > IdleTimeout)
+                {
+                    Close(CloseReason.Timeout, "no traffic from the peer");
+                    return;
+                }
+
+                var now = _time.GetTimestamp();
+                Interlocked.Exchange(ref _pingSentTimestamp, now);
+                Send(new Ping((ulong)now));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+    }
+
+    private sealed class PendingRequest
+    {
+        public TaskCompletionSource<object> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A chunk response being copied out of the pipe as it arrives, so the pipe never buffers whole chunks.</summary>
+    private sealed class ChunkInProgress
+    {
+        private readonly PendingRequest? _pending;
+        private readonly ReceivedChunk? _chunk;
+
+        public ChunkInProgress(int length, PendingRequest? pending)
+        {
+            Length = length;
+            Remaining = length;
+            // Data for a request we no longer wait for (cancelled, or a lying id) is skipped, not stored.
+            if (pending is not null && !pending.Completion.Task.IsCompleted)
+            {
+                _pending = pending;
+                _chunk = new ReceivedChunk(length);
+            }
+        }
+
+        public int Length { get; }
+
+        public long Remaining { get; private set; }
+
+        public void Append(ReadOnlySequence<byte> data)
+        {
+            if (_chunk is not null) data.CopyTo(_chunk.Memory.Span[(Length - (int)Remaining)..]);
+            Remaining -= data.Length;
+        }
+
+        public void Deliver()
+        {
+            if (_chunk is null) return;
+            if (!_pending!.Completion.TrySetResult(_chunk)) _chunk.Dispose();
+        }
+
+        public void Abandon() => _chunk?.Dispose();
+    }
+
+    private readonly record struct OutgoingFrame(byte[] Buffer, int Length, bool IsChunk, bool IsFinal = false)
+    {
+        public void Release(PeerConnection owner)
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+            if (IsChunk) owner._chunkFrameSlots.Release();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Shoal.Node.Api;
+
+public sealed record RuntimeInfo(string Url, string Token, int Pid);
+
+public sealed record StatusDto(
+    string Id, string Name, string Network, IReadOnlyList<string> Listen, IReadOnlyList<string> Addresses, string Api, int PeersOnline, int PeersKnown,
+    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home);
+
+public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes);
+
+public sealed record FileDto(string Link, string Id, string Name, long Size, int Replicas, string Local, int Sources);
+
+public sealed record SharedFileDto(string Link, string Id, string Name, long Size, string Path);
+
+public sealed record TransferPeerDto(string Id, string Name, long Bytes, double BytesPerSecond);
+
+public sealed record TransferDto(
+    string Id, string Link, string Name, long Size, string State, long VerifiedBytes, int VerifiedChunks, int TotalChunks,
+    double BytesPerSecond, double? EtaSeconds, int Sources, long ReceivedBytes, string? Error, string? Path, string TargetDirectory,
+    IReadOnlyList<TransferPeerDto> Peers);
+
+public sealed record TraceEntryDto(string Peer, int Chunk);
+
+public sealed record ShareRequest(IReadOnlyList<string> Paths);
+
+public sealed record GetRequest(string Link, string? Directory);
+
+public sealed record ErrorDto(string Error);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = false, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(RuntimeInfo))]
+[JsonSerializable(typeof(StatusDto))]
+[JsonSerializable(typeof(IReadOnlyList<PeerDto>))]
+[JsonSerializable(typeof(IReadOnlyList<FileDto>))]
+[JsonSerializable(typeof(IReadOnlyList<SharedFileDto>))]
+[JsonSerializable(typeof(TransferDto))]
+[JsonSerializable(typeof(IReadOnlyList<TransferDto>))]
+[JsonSerializable(typeof(IReadOnlyList<TraceEntryDto>))]
+[JsonSerializable(typeof(ShareRequest))]
+[JsonSerializable(typeof(GetRequest))]
+[JsonSerializable(typeof(ErrorDto))]
+public sealed partial class ApiJson : JsonSerializerContext;

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Shoal.Core;
+using Shoal.Node.Peers;
+using Shoal.Node.Transfers;
+
+namespace Shoal.Node.Api;
+
+/// <summary>The REST API under /api. The CLI uses it; every call needs the token the node wrote into its home.</summary>
+public static class NodeApi
+{
+    public static void Map(WebApplication app, ShoalNode node)
+    {
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/api") && !Authorised(context, node.ApiToken))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                await context.Response.WriteAsJsonAsync(new ErrorDto("missing or wrong access token (see api.json in the node's home)"), ApiJson.Default.ErrorDto).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/status", () => Status(node));
+        api.MapGet("/peers", () => Peers(node));
+        api.MapGet("/files", () => Files(node));
+        api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
+        api.MapDelete("/files/{id}", (string id) => Unshare(node, id));
+        api.MapGet("/downloads", () => (IReadOnlyList<TransferDto>)[.. node.Transfers.Transfers.Select(ToDto)]);
+        api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request));
+        api.MapGet("/downloads/{id}", (string id) => WithTransfer(node, id, t => Results.Ok(ToDto(t))));
+        api.MapGet("/downloads/{id}/trace", (string id) => WithTransfer(node, id, t => Results.Ok(Trace(t))));
+        api.MapDelete("/downloads/{id}", async (string id) =>
+            FileId.TryParse(id, out var fileId) && await node.Transfers.CancelAsync(fileId).ConfigureAwait(false)
+                ? Results.NoContent()
+                : Results.NotFound(new ErrorDto($"no download {id}")));
+    }
+
+    private static bool Authorised(HttpContext context, string token)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        const string prefix = "Bearer ";
+        if (!header.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[prefix.Length..]), Encoding.UTF8.GetBytes(token));
+    }
+
+    private static StatusDto Status(ShoalNode node)
+    {
+        var online = node.Connections.Connections.Count(c => c.IsOpen);
+        return new StatusDto(
+            node.DeviceId.ToString(),
+            node.Name,
+            node.Membership.Network.ToString(),
+            [Endpoints.Format(node.ListenEndPoint)],
+            ShoalNode.AdvertisedAddresses(node.ListenEndPoint),
+            node.ApiUrl.ToString().TrimEnd('/'),
+            online,
+            node.Catalog.ListPeers().Count,
+            node.Transfers.Transfers.Count(t => t.State is TransferState.Waiting or TransferState.Downloading),
+            node.UploadedBytes,
+            node.DownloadedBytes,
+            typeof(ShoalNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+            node.Home.Root);
+    }
+
+    private static IReadOnlyList<PeerDto> Peers(ShoalNode node)
+    {
+        var live = node.Connections.Connections.Where(c => c.IsOpen).ToDictionary(c => c.RemoteId);
+        var result = new List<PeerDto>();
+        foreach (var record in node.Catalog.ListPeers())
+        {
+            live.TryGetValue(record.Id, out var connection);
+            result.Add(new PeerDto(
+                record.Id.ToString(),
+                connection?.RemoteName ?? record.Name,
+                connection is not null,
+                connection is null ? record.Addresses : [.. ConnectionManager.AddressesOf(connection)],
+                connection is null ? record.LastSeen : node.Time.GetUtcNow(),
+                connection?.RoundTripTime?.TotalMilliseconds,
+                connection is null ? null : connection.IsClient ? "out" : "in",
+                connection?.ChunkBytesSent ?? 0,
+                connection?.ChunkBytesReceived ?? 0));
+        }
+
+        return [.. result.OrderByDescending(p => p.Online).ThenBy(p => p.Name, StringComparer.OrdinalIgnoreCase)];
+    }
+
+    /// <summary>
+    /// Every file known in the network. Replicas is the smallest number of online nodes (this one included) that hold
+    /// any one chunk: the file survives losing one fewer node than that.
+    /// </summary>
+    private static IReadOnlyList<FileDto> Files(ShoalNode node)
+    {
+        var ids = node.Library.LocalFiles.Select(f => f.Id)
+            .Concat(node.Availability.AllFiles().Select(f => f.Id))
+            .Concat(node.Transfers.Transfers.Select(t => t.Id))
+            .Distinct();
+        var result = new List<FileDto>();
+        foreach (var id in ids)
+        {
+            var local = node.Library.GetLocal(id);
+            var transfer = node.Transfers.Get(id);
+            var holders = node.Availability.HoldersOf(id).Where(h => node.Connections.Get(h.Peer) is { IsOpen: true }).ToList();
+            var name = local?.Name ?? holders.Select(h => h.File.Name).FirstOrDefault() ?? transfer?.Name ?? id.ShortForm;
+            var size = local?.Size ?? holders.Select(h => h.File.Size).FirstOrDefault(transfer?.Manifest?.Size ?? 0);
+            var chunkCount = local?.Manifest.ChunkCount ?? holders.Select(h => h.File.ChunkCount).FirstOrDefault(transfer?.Manifest?.ChunkCount ?? 0);
+            var localVerified = local is not null ? null : transfer?.Partial?.Verified;
+            var localState = local is not null ? "complete" : localVerified is { IsEmpty: false } ? "partial" : "none";
+            var replicas = chunkCount == 0
+                ? holders.Count + (local is not null ? 1 : 0)
+                : Enumerable.Range(0, chunkCount).Min(i =>
+                    holders.Count(h => h.File.Has(i)) + (local is not null || (localVerified?[i] ?? false) ? 1 : 0));
+            result.Add(new FileDto(new ShoalLink(id, name).ToString(), id.ToString(), name, size, replicas, localState, holders.Count));
+        }
+
+        return [.. result.OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase)];
+    }
+
+    private static async Task<IResult> ShareAsync(ShoalNode node, ShareRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Paths is not { Count: > 0 }) return Results.BadRequest(new ErrorDto("no paths given"));
+        try
+        {
+            var files = await node.ShareAsync(request.Paths, cancellationToken).ConfigureAwait(false);
+            return Results.Ok((IReadOnlyList<SharedFileDto>)[.. files.Select(f => new SharedFileDto(new ShoalLink(f.Id, f.Name).ToString(), f.Id.ToString(), f.Name, f.Size, f.Path))]);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Results.BadRequest(new ErrorDto(e.Message));
+        }
+    }
+
+    private static IResult Unshare(ShoalNode node, string id)
+    {
+        if (!ShoalLink.TryParse(id.StartsWith(ShoalLink.Scheme, StringComparison.Ordinal) ? id : ShoalLink.Scheme + id, out var link, out var error))
+        {
+            return Results.BadRequest(new ErrorDto(error));
+        }
+
+        return node.Library.Remove(link.Id) ? Results.NoContent() : Results.NotFound(new ErrorDto($"this node does not share {link.Id}"));
+    }
+
+    private static IResult StartDownload(ShoalNode node, GetRequest request)
+    {
+        if (!ShoalLink.TryParse(request.Link, out var link, out var error)) return Results.BadRequest(new ErrorDto(error));
+        var directory = string.IsNullOrWhiteSpace(request.Directory) ? Environment.CurrentDirectory : request.Directory;
+        try
+        {
+            return Results.Ok(ToDto(node.Transfers.Start(link, directory)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return Results.BadRequest(new ErrorDto($"cannot download into {directory}: {e.Message}"));
+        }
+    }
+
+    private static IResult WithTransfer(ShoalNode node, string id, Func<Transfer, IResult> respond) =>
+        FileId.TryParse(id, out var fileId) && node.Transfers.Get(fileId) is { } transfer
+            ? respond(transfer)
+            : Results.NotFound(new ErrorDto($"no download {id}"));
+
+    private static IReadOnlyList<TraceEntryDto> Trace(Transfer transfer) =>
+        [.. transfer.RequestTrace().Select(e => new TraceEntryDto(e.Peer.ToString(), e.Chunk))];
+
+    public static TransferDto ToDto(Transfer transfer)
+    {
+        var progress = transfer.Progress;
+        var size = transfer.Manifest?.Size ?? 0;
+        var verified = transfer.State == TransferState.Completed ? size : progress?.VerifiedBytes ?? 0;
+        var rate = progress?.BytesPerSecond ?? 0;
+        double? eta = rate > 0 ? (size - verified) / rate : null;
+        return new TransferDto(
+            transfer.Id.ToString(),
+            new ShoalLink(transfer.Id, transfer.Name).ToString(),
+            transfer.Name,
+            size,
+            transfer.State.ToString().ToLowerInvariant(),
+            verified,
+            transfer.State == TransferState.Completed ? transfer.Manifest?.ChunkCount ?? 0 : progress?.VerifiedChunks ?? 0,
+            transfer.Manifest?.ChunkCount ?? 0,
+            rate,
+            eta,
+            progress?.ActiveSources ?? 0,
+            progress?.BytesReceived ?? 0,
+            transfer.Error,
+            transfer.FinalPath,
+            transfer.TargetDirectory,
+            progress is null ? [] : [.. progress.Peers.Select(p => new TransferPeerDto(p.Id.ToString(), p.Name, p.BytesReceived, p.BytesPerSecond))]);
+    }
+}

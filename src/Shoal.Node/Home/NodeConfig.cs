@@ -1,0 +1,52 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Shoal.Storage;
+
+namespace Shoal.Node.Home;
+
+/// <summary>The node's settings file (config.json in the home). Command-line flags on <c>up</c> override it for one run.</summary>
+public sealed record NodeConfig
+{
+    public const int DefaultPeerPort = 7420;
+    public const int DefaultApiPort = 7421;
+
+    public string Name { get; init; } = Environment.MachineName;
+
+    /// <summary>Peer protocol address; "[::]:7420" is every interface, IPv4 and IPv6.</summary>
+    public string Listen { get; init; } = $"[::]:{DefaultPeerPort}";
+
+    public string Api { get; init; } = $"127.0.0.1:{DefaultApiPort}";
+
+    public IReadOnlyList<string> Peers { get; init; } = [];
+
+    public IReadOnlyList<string> Trackers { get; init; } = [];
+
+    public string? Folder { get; init; }
+
+    public bool Discovery { get; init; } = true;
+
+    /// <summary>Bytes per second; 0 is unlimited.</summary>
+    public long UploadLimit { get; init; }
+
+    public long DownloadLimit { get; init; }
+
+    public static NodeConfig Load(NodeHome home)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(home.ConfigPath), NodeConfigJson.Default.NodeConfig)
+                ?? throw new InvalidDataException("the file is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{home.ConfigPath} is not valid: {e.Message}", e);
+        }
+    }
+
+    public void Save(NodeHome home) =>
+        AtomicFile.WriteAllText(home.ConfigPath, JsonSerializer.Serialize(this, NodeConfigJson.Default.NodeConfig) + "\n");
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+[JsonSerializable(typeof(NodeConfig))]
+internal sealed partial class NodeConfigJson : JsonSerializerContext;

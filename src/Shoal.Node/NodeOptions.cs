@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Logging;
+using Shoal.Node.Home;
+
+namespace Shoal.Node;
+
+/// <summary>How to run a node: its home plus the <c>shoal up</c> flags that override the home's config for this run.</summary>
+public sealed record NodeOptions(NodeHome Home)
+{
+    public string? Listen { get; init; }
+
+    public string? Api { get; init; }
+
+    public IReadOnlyList<string> Peers { get; init; } = [];
+
+    public string? Folder { get; init; }
+
+    public bool? Discovery { get; init; }
+
+    public long? UploadLimit { get; init; }
+
+    public long? DownloadLimit { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public ILoggerFactory? LoggerFactory { get; init; }
+}

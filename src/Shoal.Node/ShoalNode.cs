@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Shoal.Core;
+using Shoal.Net;
+using Shoal.Net.Connections;
+using Shoal.Node.Api;
+using Shoal.Node.Content;
+using Shoal.Node.Home;
+using Shoal.Node.Peers;
+using Shoal.Node.Transfers;
+using Shoal.Protocol;
+using Shoal.Storage;
+using Shoal.Swarm;
+
+namespace Shoal.Node;
+
+/// <summary>The daemon: the one place where storage, network, swarm and API are put together.</summary>
+public sealed class ShoalNode : IAsyncDisposable
+{
+    private readonly FileStream _lock;
+    private readonly NodeIdentity _identity;
+    private readonly Catalog _catalog;
+    private readonly ILogger _logger;
+    private readonly TokenBucket _uploadLimit;
+    private readonly TokenBucket _downloadLimit;
+    private WebApplication? _api;
+
+    private ShoalNode(NodeOptions options, FileStream lockFile, NodeIdentity identity, NetworkMembership membership, NodeConfig config, ILoggerFactory loggerFactory)
+    {
+        Home = options.Home;
+        Config = config;
+        Membership = membership;
+        _lock = lockFile;
+        _identity = identity;
+        LoggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("shoal");
+        Time = options.Time;
+        _catalog = Catalog.Open(Home.DatabasePath);
+        _uploadLimit = new TokenBucket(options.UploadLimit ?? config.UploadLimit, Time);
+        _downloadLimit = new TokenBucket(options.DownloadLimit ?? config.DownloadLimit, Time);
+        Reputation = new PeerReputation(Time);
+        Availability = new Availability();
+        Library = new Library(_catalog, Time, loggerFactory.CreateLogger("shoal.library"));
+        var services = new PeerServices(this);
+        Connections = new ConnectionManager(
+            identity,
+            new LocalHello(identity.DeviceId, membership, config.Name, 0),
+            services,
+            Reputation,
+            _catalog,
+            loggerFactory.CreateLogger("shoal.peers"),
+            Time);
+        Transfers = new TransferManager(
+            Home, _catalog, Library, Availability,
+            Connections.Get, Connections.Broadcast, OnBadData, _downloadLimit, new SwarmOptions(),
+            loggerFactory.CreateLogger("shoal.transfers"), Time);
+        Library.Offered += entry => Connections.Broadcast(new Inventory(Reset: false, [entry]));
+        Library.Withdrawn += id => Connections.Broadcast(new Removed(id));
+        Connections.Connected += SendInventory;
+    }
+
+    public NodeHome Home { get; }
+
+    public NodeConfig Config { get; }
+
+    public NetworkMembership Membership { get; }
+
+    public DeviceId DeviceId => _identity.DeviceId;
+
+    public string Name => Config.Name;
+
+    public TimeProvider Time { get; }
+
+    public ILoggerFactory LoggerFactory { get; }
+
+    public Library Library { get; }
+
+    public Availability Availability { get; }
+
+    public ConnectionManager Connections { get; }
+
+    public TransferManager Transfers { get; }
+
+    public PeerReputation Reputation { get; }
+
+    public IPEndPoint ListenEndPoint { get; private set; } = new(IPAddress.None, 0);
+
+    public Uri ApiUrl { get; private set; } = new("http://127.0.0.1/");
+
+    public string ApiToken { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+
+    internal Catalog Catalog => _catalog;
+
+    public long UploadedBytes => Interlocked.Read(ref _uploadedClosed) + Connections.Connections.Sum(c => c.ChunkBytesSent);
+
+    public long DownloadedBytes => Interlocked.Read(ref _downloadedClosed) + Connections.Connections.Sum(c => c.ChunkBytesReceived);
+
+    private long _uploadedClosed;
+    private long _downloadedClosed;
+
+    /// <summary>Initialises the home if needed, takes its lock, binds the ports, starts serving and dialling.</summary>
+    public static async Task<ShoalNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default)
+    {
+        var home = options.Home;
+        if (!home.IsInitialised) NodeSetup.Init(home, name: null, options.Folder, joinCode: null);
+        home.EnsureCreated();
+        var lockFile = AcquireLock(home);
+        ShoalNode? node = null;
+        try
+        {
+            var config = NodeConfig.Load(home);
+            var identity = NodeIdentity.LoadOrCreate(home.Root);
+            var membership = NetworkMembership.Load(home.MembershipPath);
+            var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+            node = new ShoalNode(options, lockFile, identity, membership, config, loggerFactory);
+            await node.StartServicesAsync(options, cancellationToken).ConfigureAwait(false);
+            return node;
+        }
+        catch
+        {
+            if (node is not null) await node.DisposeAsync().ConfigureAwait(false);
+            else lockFile.Dispose();
+            throw;
+        }
+    }
+
+    private static FileStream AcquireLock(NodeHome home)
+    {
+        try
+        {
+            return new FileStream(home.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new InvalidOperationException($"a node is already running for {home.Root}");
+        }
+    }
+
+    private async Task StartServicesAsync(NodeOptions options, CancellationToken cancellationToken)
+    {
+        var listen = Endpoints.ParseListen(options.Listen ?? Config.Listen, NodeConfig.DefaultPeerPort);
+        ListenEndPoint = Connections.Listen(listen);
+        Connections.UpdateListenPort((ushort)ListenEndPoint.Port);
+        await StartApiAsync(Endpoints.ParseListen(options.Api ?? Config.Api, NodeConfig.DefaultApiPort), cancellationToken).ConfigureAwait(false);
+        WriteRuntimeInfo();
+        Transfers.ResumeInterrupted();
+        foreach (var peer in Config.Peers.Concat(options.Peers).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            Connections.AddStaticPeer(peer);
+        }
+
+        _logger.LogInformation("Node {Name} ({Device}) listening on {Listen}; API on {Api}", Name, DeviceId, ListenEndPoint, ApiUrl);
+    }
+
+    private async Task StartApiAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(LoggerFactory);
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(endPoint));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        var app = builder.Build();
+        NodeApi.Map(app, this);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _api = app;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        ApiUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+    }
+
+    private void WriteRuntimeInfo()
+    {
+        var info = new RuntimeInfo(ApiUrl.ToString().TrimEnd('/'), ApiToken, Environment.ProcessId);
+        AtomicFile.WriteAllText(Home.RuntimePath, JsonSerializer.Serialize(info, ApiJson.Default.RuntimeInfo));
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Home.RuntimePath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>Addresses worth putting in an invite: the bound address, or every interface's when bound to all.</summary>
+    public static IReadOnlyList<string> AdvertisedAddresses(IPEndPoint listen)
+    {
+        var port = listen.Port;
+        if (!listen.Address.Equals(IPAddress.IPv6Any) && !listen.Address.Equals(IPAddress.Any))
+        {
+            return [Endpoints.Format(listen)];
+        }
+
+        return [.. LocalAddresses.Enumerate().Select(a => Endpoints.Format(new IPEndPoint(a, port)))];
+    }
+
+    public Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken) =>
+        Library.ShareAsync(paths, progress: null, cancellationToken);
+
+    private void SendInventory(PeerConnection connection)
+    {
+        var entries = Library.Inventory();
+        if (entries.Count == 0)
+        {
+            connection.Send(new Inventory(Reset: true, []));
+            return;
+        }
+
+        // Inventories are split so that no frame comes near the size limit, whatever the bitfields weigh.
+        var first = true;
+        var batch = new List<InventoryEntry>();
+        var batchBytes = 0;
+        foreach (var entry in entries)
+        {
+            var entryBytes = 64 + entry.Name.Length * 3 + (entry.Chunks is null ? 0 : Bitfield.ByteLength(entry.ChunkCount));
+            if (batch.Count > 0 && (batch.Count == Inventory.MaxEntries || batchBytes + entryBytes > 1 << 20))
+            {
+                connection.Send(new Inventory(first, batch));
+                first = false;
+                batch = [];
+                batchBytes = 0;
+            }
+
+            batch.Add(entry);
+            batchBytes += entryBytes;
+        }
+
+        connection.Send(new Inventory(first, batch));
+    }
+
+    private void OnBadData(DeviceId peer, FileId file, int chunk)
+    {
+        _logger.LogWarning("{Peer} sent chunk {Chunk} of {File} with the wrong hash: discarded", peer.ShortForm, chunk, file.ShortForm);
+        if (Reputation.Strike(peer))
+        {
+            _logger.LogWarning("{Peer} sent corrupt data {Strikes} times: disconnected and banned for {Duration}", peer.ShortForm, PeerReputation.StrikesBeforeBan, PeerReputation.BanDuration);
+            Connections.Disconnect(peer, CloseReason.Banned, "banned for sending corrupt data");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (File.Exists(Home.RuntimePath)) File.Delete(Home.RuntimePath);
+        if (_api is not null)
+        {
+            await _api.StopAsync().ConfigureAwait(false);
+            await _api.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Transfers.DisposeAsync().ConfigureAwait(false);
+        await Connections.DisposeAsync().ConfigureAwait(false);
+        Library.Dispose();
+        _catalog.Dispose();
+        _identity.Dispose();
+        await _lock.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Routes what peers say and ask to the parts of the node that deal with it.</summary>
+    private sealed class PeerServices(ShoalNode node) : IPeerServices
+    {
+        public ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(node.Library.FindManifest(file));
+
+        public ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken) =>
+            node.Library.ReadChunkAsync(file, chunkIndex, destination, cancellationToken);
+
+        public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>
+            node._uploadLimit.WaitAsync(bytes, cancellationToken);
+
+        public void OnInventory(PeerConnection connection, Inventory inventory)
+        {
+            node.Availability.Apply(connection.RemoteId, inventory);
+            foreach (var entry in inventory.Entries)
+            {
+                node._catalog.SetPeerFile(connection.RemoteId, entry.Id, entry.Name, entry.Size, entry.ChunkCount, entry.Chunks);
+                if (node.Availability.Get(connection.RemoteId, entry.Id) is { } remote) node.Transfers.OnAvailable(connection.RemoteId, remote);
+            }
+        }
+
+        public void OnHave(PeerConnection connection, Have have)
+        {
+            var remote = node.Availability.ApplyHave(connection.RemoteId, have);
+            if (remote is not null) node.Transfers.OnHave(connection.RemoteId, have.File, have.ChunkIndex);
+        }
+
+        public void OnRemoved(PeerConnection connection, Removed removed)
+        {
+            node.Availability.ApplyRemoved(connection.RemoteId, removed.File);
+            node._catalog.RemovePeerFile(connection.RemoteId, removed.File);
+            node.Transfers.OnWithdrawn(connection.RemoteId, removed.File);
+        }
+
+        public void OnClosed(PeerConnection connection, string reason)
+        {
+            Interlocked.Add(ref node._uploadedClosed, connection.ChunkBytesSent);
+            Interlocked.Add(ref node._downloadedClosed, connection.ChunkBytesReceived);
+            node.Connections.Forget(connection);
+            if (node.Connections.Get(connection.RemoteId) is null)
+            {
+                node.Availability.Drop(connection.RemoteId);
+                node.Transfers.OnPeerGone(connection.RemoteId);
+            }
+        }
+    }
+}
+
+internal static class LocalAddresses
+{
+    public static IEnumerable<IPAddress> Enumerate() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(u => u.Address)
+            .Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal)
+            .DefaultIfEmpty(IPAddress.Loopback);
+}

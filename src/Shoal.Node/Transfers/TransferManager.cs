@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Shoal.Core;
+using Shoal.Net.Connections;
+using Shoal.Node.Content;
+using Shoal.Node.Home;
+using Shoal.Protocol;
+using Shoal.Storage;
+using Shoal.Swarm;
+
+namespace Shoal.Node.Transfers;
+
+/// <summary>
+/// Runs downloads: finds the manifest, feeds the swarm engine every online holder, writes to a partial file in the
+/// home, and on completion moves it into place and starts serving it. Downloads survive restarts.
+/// </summary>
+public sealed class TransferManager : IAsyncDisposable
+{
+    private readonly NodeHome _home;
+    private readonly Catalog _catalog;
+    private readonly Library _library;
+    private readonly Availability _availability;
+    private readonly Func<DeviceId, PeerConnection?> _connectionOf;
+    private readonly Action<Message> _broadcast;
+    private readonly Action<DeviceId, FileId, int> _reportBadData;
+    private readonly TokenBucket _downloadLimit;
+    private readonly SwarmOptions _swarmOptions;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<FileId, Transfer> _transfers = new();
+    private readonly ConcurrentDictionary<FileId, SemaphoreSlim> _sourcesAppeared = new();
+    private volatile bool _stopping;
+
+    public TransferManager(
+        NodeHome home, Catalog catalog, Library library, Availability availability,
+        Func<DeviceId, PeerConnection?> connectionOf, Action<Message> broadcast, Action<DeviceId, FileId, int> reportBadData,
+        TokenBucket downloadLimit, SwarmOptions swarmOptions, ILogger logger, TimeProvider time)
+    {
+        _home = home;
+        _catalog = catalog;
+        _library = library;
+        _availability = availability;
+        _connectionOf = connectionOf;
+        _broadcast = broadcast;
+        _reportBadData = reportBadData;
+        _downloadLimit = downloadLimit;
+        _swarmOptions = swarmOptions;
+        _logger = logger;
+        _time = time;
+    }
+
+    public IReadOnlyCollection<Transfer> Transfers => [.. _transfers.Values];
+
+    public Transfer? Get(FileId id) => _transfers.TryGetValue(id, out var transfer) ? transfer : null;
+
+    /// <summary>Downloads that were running when the node stopped carry on.</summary>
+    public void ResumeInterrupted()
+    {
+        foreach (var record in _catalog.ListDownloads().Where(d => d.Status == DownloadStatus.Active))
+        {
+            Start(new ShoalLink(record.Id, record.Name), record.TargetDirectory);
+        }
+    }
+
+    public Transfer Start(ShoalLink link, string targetDirectory)
+    {
+        targetDirectory = Path.GetFullPath(targetDirectory);
+        if (_transfers.TryGetValue(link.Id, out var existing) && existing.State is TransferState.Waiting or TransferState.Downloading)
+        {
+            return existing;
+        }
+
+        var name = link.Name is null ? "" : SafeFileName.Sanitize(link.Name, link.Id.ShortForm);
+        var transfer = new Transfer(link.Id, name, targetDirectory);
+        _transfers[link.Id] = transfer;
+        var already = _library.GetLocal(link.Id);
+        if (already is not null && Path.GetDirectoryName(already.Path) == targetDirectory && File.Exists(already.Path))
+        {
+            transfer.FinalPath = already.Path;
+            transfer.Name = already.Name;
+            transfer.Manifest = already.Manifest;
+            transfer.State = TransferState.Completed;
+            return transfer;
+        }
+
+        Directory.CreateDirectory(targetDirectory);
+        transfer.Completion = Task.Run(() => RunAsync(transfer));
+        return transfer;
+    }
+
+    public async Task<bool> CancelAsync(FileId id)
+    {
+        if (!_transfers.TryGetValue(id, out var transfer)) return false;
+        await transfer.Cancellation.CancelAsync().ConfigureAwait(false);
+        await transfer.Completion.ConfigureAwait(false);
+        _transfers.TryRemove(id, out _);
+        return true;
+    }
+
+    private async Task RunAsync(Transfer transfer)
+    {
+        var token = transfer.Cancellation.Token;
+        PartialDownload? partial = null;
+        try
+        {
+            var manifest = _catalog.GetManifest(transfer.Id) ?? await FetchManifestAsync(transfer, token).ConfigureAwait(false);
+            transfer.Manifest = manifest;
+            if (transfer.Name.Length == 0) transfer.Name = NameFromHolders(transfer.Id) ?? transfer.Id.ShortForm;
+            var partialPath = PartialPathOf(transfer.Id);
+            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Active, DateTimeOffset.UtcNow, null, null));
+            partial = await PartialDownload.OpenAsync(_catalog, manifest, partialPath, token).ConfigureAwait(false);
+            transfer.Partial = partial;
+            var swarm = new SwarmDownload(manifest, partial, _swarmOptions, _time, new Random(), _logger);
+            swarm.ChunkVerified += index => _broadcast(new Have(transfer.Id, index));
+            swarm.ChunkRequested += transfer.RecordRequest;
+            transfer.Swarm = swarm;
+            _library.AddPartial(new PartialSource(manifest, transfer.Name, partial));
+            foreach (var (peer, file) in _availability.HoldersOf(transfer.Id)) AddHolder(transfer, peer, file);
+            transfer.State = TransferState.Downloading;
+            await swarm.RunAsync(token).ConfigureAwait(false);
+
+            var finalPath = await partial.CompleteAsync(transfer.TargetDirectory, transfer.Name, token).ConfigureAwait(false);
+            var written = new FileInfo(finalPath);
+            _library.Add(new LocalFile(transfer.Id, Path.GetFileName(finalPath), manifest.Size, manifest, finalPath, written.LastWriteTimeUtc, LocalFileKind.Downloaded, DateTimeOffset.UtcNow));
+            _library.RemovePartial(transfer.Id);
+            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Completed, DateTimeOffset.UtcNow, finalPath, null));
+            transfer.FinalPath = finalPath;
+            transfer.State = TransferState.Completed;
+            _logger.LogInformation("Downloaded {Name} ({Size} bytes) to {Path}", transfer.Name, manifest.Size, finalPath);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            if (!_stopping)
+            {
+                transfer.State = TransferState.Cancelled;
+                _catalog.RemoveDownload(transfer.Id);
+                transfer.DeletePartialOnExit = true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            transfer.State = TransferState.Failed;
+            transfer.Error = e.Message;
+            _logger.LogError("Download of {Name} failed: {Error}", transfer.Name, e.Message);
+            var record = _catalog.GetDownload(transfer.Id);
+            if (record is not null) _catalog.UpsertDownload(record with { Status = DownloadStatus.Failed, Error = e.Message });
+        }
+        finally
+        {
+            // Stop serving from the partial file before closing it; a completed file is served from its final path.
+            _library.RemovePartial(transfer.Id);
+            transfer.Swarm = null;
+            transfer.Partial = null;
+            if (partial is not null) await partial.DisposeAsync().ConfigureAwait(false);
+            if (transfer.DeletePartialOnExit) File.Delete(PartialPathOf(transfer.Id));
+        }
+    }
+
+    private async Task<Manifest> FetchManifestAsync(Transfer transfer, CancellationToken cancellationToken)
+    {
+        var signal = _sourcesAppeared.GetOrAdd(transfer.Id, _ => new SemaphoreSlim(0));
+        try
+        {
+            while (true)
+            {
+                foreach (var (peer, _) in _availability.HoldersOf(transfer.Id))
+                {
+                    if (_connectionOf(peer) is not { IsOpen: true } connection) continue;
+                    try
+                    {
+                        var manifest = await connection.RequestManifestAsync(transfer.Id, cancellationToken).ConfigureAwait(false);
+                        _catalog.SaveManifest(manifest);
+                        return manifest;
+                    }
+                    catch (Exception e) when (e is PeerErrorException or ConnectionClosedException)
+                    {
+                        transfer.Error = $"{connection.RemoteName}: {e.Message}";
+                    }
+                }
+
+                transfer.State = TransferState.Waiting;
+                await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _sourcesAppeared.TryRemove(transfer.Id, out _);
+        }
+    }
+
+    private string PartialPathOf(FileId id) => Path.Combine(_home.PartialDirectory, id + ".part");
+
+    private string? NameFromHolders(FileId id) =>
+        _availability.HoldersOf(id).Select(h => SafeFileName.Sanitize(h.File.Name, id.ShortForm)).FirstOrDefault();
+
+    private void AddHolder(Transfer transfer, DeviceId peer, RemoteFile file)
+    {
+        if (transfer.Swarm is not { } swarm || _connectionOf(peer) is not { IsOpen: true } connection) return;
+        if (file.ChunkCount != transfer.Manifest?.ChunkCount) return;
+        var adapter = new ConnectionPeer(connection, _downloadLimit, _reportBadData, error => transfer.Error = error);
+        swarm.AddOrUpdatePeer(adapter, file.Snapshot());
+    }
+
+    /// <summary>A peer announced (part of) a file: a running download gains a source, a waiting one wakes.</summary>
+    public void OnAvailable(DeviceId peer, RemoteFile file)
+    {
+        if (!_transfers.TryGetValue(file.Id, out var transfer)) return;
+        if (transfer.Swarm is not null) AddHolder(transfer, peer, file);
+        if (_sourcesAppeared.TryGetValue(file.Id, out var signal)) signal.Release();
+    }
+
+    public void OnHave(DeviceId peer, FileId file, int chunk)
+    {
+        if (_transfers.TryGetValue(file, out var transfer)) transfer.Swarm?.PeerHas(peer, chunk);
+    }
+
+    /// <summary>A holder stopped offering the file: usually it changed or was deleted at its source.</summary>
+    public void OnWithdrawn(DeviceId peer, FileId file)
+    {
+        if (!_transfers.TryGetValue(file, out var transfer) || transfer.State is TransferState.Completed) return;
+        transfer.Swarm?.RemovePeer(peer);
+        var name = _connectionOf(peer)?.RemoteName ?? peer.ShortForm;
+        transfer.Error = $"{name} no longer offers this file: it changed or was removed at its source";
+    }
+
+    public void OnPeerGone(DeviceId peer)
+    {
+        foreach (var transfer in _transfers.Values) transfer.Swarm?.RemovePeer(peer);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping = true;
+        foreach (var transfer in _transfers.Values) await transfer.Cancellation.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_transfers.Values.Select(t => t.Completion)).ConfigureAwait(false);
+    }
+
+    private sealed class PartialSource(Manifest manifest, string name, PartialDownload partial) : IPartialSource
+    {
+        public Manifest Manifest => manifest;
+
+        public string Name => name;
+
+        public Bitfield VerifiedSnapshot() => partial.Verified;
+
+        public async ValueTask ReadChunkAsync(int index, Memory<byte> destination, CancellationToken cancellationToken) =>
+            await partial.ReadChunkAsync(index, destination, cancellationToken).ConfigureAwait(false);
+    }
+}

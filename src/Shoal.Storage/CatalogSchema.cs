@@ -1,0 +1,118 @@
+using Microsoft.Data.Sqlite;
+
+namespace Shoal.Storage;
+
+/// <summary>
+/// The catalog's schema as an ordered list of steps: step i takes PRAGMA user_version from i to i + 1.
+/// Steps are append-only; a released step never changes, a new version is a new step at the end.
+/// </summary>
+internal static class CatalogSchema
+{
+    // Manifests are shared by local files and downloads and kept while either refers to them. Downloads do not
+    // reference them by key because a download started from a link exists before its manifest is fetched.
+    private const string V1 = """
+        CREATE TABLE manifests (
+            file_id BLOB NOT NULL PRIMARY KEY,
+            data BLOB NOT NULL
+        );
+
+        CREATE TABLE local_files (
+            file_id BLOB NOT NULL PRIMARY KEY REFERENCES manifests (file_id),
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            last_write_ticks INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            added_ticks INTEGER NOT NULL
+        );
+
+        CREATE INDEX local_files_path ON local_files (path);
+
+        CREATE TABLE downloads (
+            file_id BLOB NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            target_directory TEXT NOT NULL,
+            partial_path TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            created_ticks INTEGER NOT NULL,
+            final_path TEXT,
+            error TEXT
+        );
+
+        CREATE TABLE download_chunks (
+            file_id BLOB NOT NULL REFERENCES downloads (file_id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            PRIMARY KEY (file_id, idx)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE peers (
+            device_id BLOB NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            addresses TEXT NOT NULL,
+            last_seen_ticks INTEGER NOT NULL
+        );
+
+        CREATE TABLE peer_files (
+            device_id BLOB NOT NULL,
+            file_id BLOB NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            chunks BLOB,
+            PRIMARY KEY (device_id, file_id)
+        );
+
+        CREATE INDEX peer_files_file ON peer_files (file_id);
+
+        CREATE TABLE settings (
+            key TEXT NOT NULL PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """;
+
+    public static readonly IReadOnlyList<string> Migrations = [V1];
+
+    public static void Migrate(SqliteConnection connection)
+    {
+        for (var version = ReadVersion(connection, null); version < Migrations.Count;)
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+
+            // Read again under the write lock: another process opening the same home may have migrated meanwhile.
+            version = ReadVersion(connection, transaction);
+            if (version < Migrations.Count)
+            {
+                Execute(connection, transaction, Migrations[version]);
+                version++;
+                Execute(connection, transaction, $"PRAGMA user_version = {version}");
+            }
+
+            transaction.Commit();
+        }
+    }
+
+    private static int ReadVersion(SqliteConnection connection, SqliteTransaction? transaction)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "PRAGMA user_version";
+        var version = Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (version > Migrations.Count)
+        {
+            throw new NotSupportedException(
+                $"The catalog '{connection.DataSource}' has schema version {version}, newer than this Shoal supports " +
+                $"({Migrations.Count}). Use a newer Shoal.");
+        }
+
+        return version;
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}

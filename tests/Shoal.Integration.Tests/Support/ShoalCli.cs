@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Shoal.Node.Api;
+using Shoal.Node.Home;
+
+namespace Shoal.Integration.Tests.Support;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr);
+
+/// <summary>Drives the real <c>./shoal</c> from the repository root, as a user or a script would.</summary>
+public static class ShoalCli
+{
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Shoal.slnx"))) directory = directory.Parent;
+        return directory?.FullName ?? throw new InvalidOperationException("cannot find the repository root");
+    }
+
+    public static ProcessStartInfo StartInfo(params string[] args)
+    {
+        var info = new ProcessStartInfo(Path.Combine(RepositoryRoot, "shoal"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        info.Environment.Remove(NodeHome.EnvironmentVariable);
+        return info;
+    }
+
+    public static async Task<CliResult> RunAsync(params string[] args)
+    {
+        using var process = Process.Start(StartInfo(args))!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"shoal {string.Join(' ', args)} did not finish");
+        }
+
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+}
+
+/// <summary>A node running as its own process (<c>shoal up</c>), so a test can kill it like a crash would.</summary>
+public sealed class NodeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Task<string> _stderr;
+
+    private NodeProcess(Process process, string home)
+    {
+        _process = process;
+        Home = home;
+        _stderr = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+    }
+
+    public string Home { get; }
+
+    public HttpClient Api { get; private set; } = null!;
+
+    public static async Task<NodeProcess> StartAsync(string home, params string[] extraArgs)
+    {
+        var runtime = new NodeHome(home).RuntimePath;
+        if (File.Exists(runtime)) File.Delete(runtime);
+        var process = Process.Start(ShoalCli.StartInfo(["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs]))!;
+        process.StandardInput.Close();
+        var node = new NodeProcess(process, home);
+        var info = await Eventually.ValueAsync(
+            () =>
+            {
+                if (process.HasExited) throw new InvalidOperationException($"shoal up exited with {process.ExitCode}: {node._stderr.Result}");
+                try
+                {
+                    return Task.FromResult(File.Exists(runtime) ? JsonSerializer.Deserialize(File.ReadAllText(runtime), ApiJson.Default.RuntimeInfo) : null);
+                }
+                catch (Exception e) when (e is IOException or JsonException)
+                {
+                    return Task.FromResult<RuntimeInfo?>(null);
+                }
+            },
+            "the node process to start");
+        node.Api = new HttpClient { BaseAddress = new Uri(info.Url + "/") };
+        node.Api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", info.Token);
+        return node;
+    }
+
+    public int Pid => _process.Id;
+
+    /// <summary>SIGKILL: no shutdown code runs, exactly like a crash or power cut of the process.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    public async Task<int> StopAsync()
+    {
+        if (_process.HasExited) return _process.ExitCode;
+        Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        await _process.WaitForExitAsync();
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Api?.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Buffers;
+using Shoal.Core;
+
+namespace Shoal.Protocol.Tests;
+
+public class WriteValidationTests
+{
+    private static readonly FileId File = Samples.FileOf(1);
+    private static readonly byte[] Nonce = new byte[Hello.NonceSize];
+
+    private static InventoryEntry Entry(string name = "a", long size = 1, int chunkCount = 1, Bitfield? chunks = null) =>
+        new(File, name, size, chunkCount, chunks);
+
+    public static TheoryData<string> InvalidMessageNames => [.. InvalidMessages.Keys];
+
+    private static readonly Dictionary<string, Func<Message>> InvalidMessages = new()
+    {
+        ["hello name over 128 bytes"] = () => new Hello(1, Samples.Network, Nonce, new string('a', Hello.MaxNameBytes + 1), 1),
+        ["hello name over 128 bytes in 65 chars"] = () => new Hello(1, Samples.Network, Nonce, new string('é', 65), 1),
+        ["hello name with a lone surrogate"] = () => new Hello(1, Samples.Network, Nonce, "bad\uD800", 1),
+        ["hello name missing"] = () => new Hello(1, Samples.Network, Nonce, null!, 1),
+        ["hello nonce too short"] = () => new Hello(1, Samples.Network, new byte[Hello.NonceSize - 1], "n", 1),
+        ["hello nonce missing"] = () => new Hello(1, Samples.Network, null!, "n", 1),
+        ["auth proof too long"] = () => new Auth(new byte[Auth.ProofSize + 1]),
+        ["close text over 1024 bytes"] = () => new Close(CloseReason.Normal, new string('x', Close.MaxTextBytes + 1)),
+        ["close reason undefined"] = () => new Close((CloseReason)99, ""),
+        ["error text over 1024 bytes"] = () => new ErrorResponse(1, ErrorCode.Busy, new string('x', ErrorResponse.MaxTextBytes + 1)),
+        ["error code undefined"] = () => new ErrorResponse(1, (ErrorCode)0, ""),
+        ["inventory with too many entries"] = () => new Inventory(false, Enumerable.Repeat(Entry(), Inventory.MaxEntries + 1).ToArray()),
+        ["inventory entries missing"] = () => new Inventory(false, null!),
+        ["inventory entry missing"] = () => new Inventory(false, [null!]),
+        ["inventory name over 255 bytes"] = () => new Inventory(false, [Entry(name: new string('a', 256))]),
+        ["inventory negative size"] = () => new Inventory(false, [Entry(size: -1)]),
+        ["inventory negative chunk count"] = () => new Inventory(false, [Entry(chunkCount: -1)]),
+        ["inventory too many chunks"] = () => new Inventory(false, [Entry(chunkCount: Manifest.MaxChunkCount + 1)]),
+        ["inventory bitfield of the wrong length"] = () => new Inventory(false, [Entry(chunkCount: 9, chunks: new Bitfield(8))]),
+        ["inventory larger than a frame"] = () => new Inventory(false,
+            Enumerable.Repeat(Entry(chunkCount: Manifest.MaxChunkCount, chunks: new Bitfield(Manifest.MaxChunkCount)), 33).ToArray()),
+        ["have negative index"] = () => new Have(File, -1),
+        ["manifest request negative first chunk"] = () => new ManifestRequest(1, File, int.MinValue),
+        ["chunk request negative index"] = () => new ChunkRequest(1, File, -1),
+        ["manifest page past the total"] = () => new ManifestResponse(1, 2, 1, 0, [(1, default), (1, default)]),
+        ["manifest page starting past the total"] = () => new ManifestResponse(1, 0, 0, 1, []),
+        ["manifest page with a zero-length chunk"] = () => new ManifestResponse(1, 1, 1, 0, [(0, default)]),
+        ["manifest page with an oversize chunk"] = () => new ManifestResponse(1, 1, 1, 0, [(ChunkingParameters.MaxSize + 1, default)]),
+        ["manifest page too long"] = () => new ManifestResponse(1, 1, Manifest.MaxChunkCount, 0,
+            Enumerable.Repeat((1, default(Hash256)), ManifestResponse.MaxEntriesPerPage + 1).ToArray()),
+        ["manifest negative file size"] = () => new ManifestResponse(1, -1, 0, 0, []),
+        ["manifest too many chunks"] = () => new ManifestResponse(1, 1, Manifest.MaxChunkCount + 1, 0, []),
+        ["manifest negative first chunk"] = () => new ManifestResponse(1, 1, 1, -1, []),
+        ["manifest entries missing"] = () => new ManifestResponse(1, 1, 1, 0, null!),
+        ["chunk response larger than a chunk"] = () => new ChunkResponse(1, new byte[ChunkingParameters.MaxSize + 1]),
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidMessageNames))]
+    public void Write_rejects_what_the_decoder_would_reject_and_writes_nothing(string name)
+    {
+        var message = InvalidMessages[name]();
+        var output = new ArrayBufferWriter<byte>();
+        Assert.ThrowsAny<ArgumentException>(() => FrameCodec.Write(message, output));
+        Assert.Equal(0, output.WrittenCount);
+        Assert.ThrowsAny<ArgumentException>(() => FrameCodec.Encode(message));
+        Assert.ThrowsAny<ArgumentException>(() => FrameCodec.GetFrameLength(message));
+    }
+
+    [Fact]
+    public void Write_rejects_null_arguments()
+    {
+        Assert.Throws<ArgumentNullException>(() => FrameCodec.Write(null!, new ArrayBufferWriter<byte>()));
+        Assert.Throws<ArgumentNullException>(() => FrameCodec.Write(new Ping(1), null!));
+        Assert.Throws<ArgumentNullException>(() => FrameCodec.Encode(null!));
+    }
+
+    [Fact]
+    public void Chunk_response_header_rejects_bad_arguments()
+    {
+        Assert.Throws<ArgumentException>(() => FrameCodec.WriteChunkResponseHeader(new byte[FrameCodec.ChunkResponseHeaderSize - 1], 1, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FrameCodec.WriteChunkResponseHeader(new byte[FrameCodec.ChunkResponseHeaderSize], 1, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(
+            () => FrameCodec.WriteChunkResponseHeader(new byte[FrameCodec.ChunkResponseHeaderSize], 1, ChunkingParameters.MaxSize + 1));
+    }
+}
