@@ -54,7 +54,14 @@ public sealed class Bitfield
     public static Bitfield FromBytes(int length, ReadOnlySpan<byte> bytes) =>
         TryFromBytes(length, bytes, out var field) ? field : throw new FormatException("bitfield does not match its length");
 
-    public bool this[int index] => (_bits[index >> 3] & (0x80 >> (index & 7))) != 0;
+    public bool this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Length, nameof(index));
+            return (_bits[index >> 3] & (0x80 >> (index & 7))) != 0;
+        }
+    }
 
     public bool Set(int index)
     {

@@ -3,8 +3,9 @@ using System.Text;
 namespace Shoal.Core;
 
 /// <summary>
-/// Names arrive from peers and links: a name is accepted only if it is one plain path component that every
-/// common file system can hold, so it can never escape the download directory or open a device.
+/// Names arrive from peers and links: a name is accepted only if it is one plain path component, so it can never
+/// escape the download directory or open a device. Characters only Windows forbids (such as '?') are allowed,
+/// since names like "what?.txt" are ordinary on the systems Shoal runs on.
 /// </summary>
 public static class SafeFileName
 {

@@ -5,6 +5,23 @@ namespace Shoal.Storage;
 /// <summary>Replaces small files (config, identity) so that after a crash there is either the old file or the new one.</summary>
 public static class AtomicFile
 {
+    public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    public const UnixFileMode OwnerOnlyDirectory = OwnerOnly | UnixFileMode.UserExecute;
+
+    /// <summary>A directory only its owner can enter: homes hold keys and secrets.</summary>
+    public static void CreatePrivateDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, OwnerOnlyDirectory);
+        }
+    }
+
     public static void WriteAllText(string path, string contents, UnixFileMode? unixCreateMode = null)
     {
         ArgumentNullException.ThrowIfNull(contents);

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Shoal.Core;
 using Shoal.Protocol;
+using Shoal.Storage;
 
 namespace Shoal.Net;
 

@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Shoal.Core;
+using Shoal.Storage;
 
 namespace Shoal.Net;
 

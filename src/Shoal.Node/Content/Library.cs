@@ -16,6 +16,8 @@ public interface IPartialSource
 
     Bitfield VerifiedSnapshot();
 
+    bool IsVerified(int index);
+
     ValueTask ReadChunkAsync(int index, Memory<byte> destination, CancellationToken cancellationToken);
 }
 
@@ -168,7 +170,7 @@ public sealed class Library : IDisposable
 
         if (_partials.TryGetValue(id, out var partial))
         {
-            if (!partial.VerifiedSnapshot()[index]) throw new ChunkServeException(ErrorCode.ChunkUnavailable, "this node does not have that chunk yet");
+            if (!partial.IsVerified(index)) throw new ChunkServeException(ErrorCode.ChunkUnavailable, "this node does not have that chunk yet");
             await partial.ReadChunkAsync(index, destination, cancellationToken).ConfigureAwait(false);
             return;
         }

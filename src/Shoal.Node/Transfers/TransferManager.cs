@@ -107,7 +107,8 @@ public sealed class TransferManager : IAsyncDisposable
             transfer.Manifest = manifest;
             if (transfer.Name.Length == 0) transfer.Name = NameFromHolders(transfer.Id) ?? transfer.Id.ShortForm;
             var partialPath = PartialPathOf(transfer.Id);
-            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Active, DateTimeOffset.UtcNow, null, null));
+            var createdAt = _catalog.GetDownload(transfer.Id)?.CreatedAt ?? _time.GetUtcNow();
+            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Active, createdAt, null, null));
             partial = await PartialDownload.OpenAsync(_catalog, manifest, partialPath, token).ConfigureAwait(false);
             transfer.Partial = partial;
             var swarm = new SwarmDownload(manifest, partial, _swarmOptions, _time, new Random(), _logger);
@@ -121,9 +122,9 @@ public sealed class TransferManager : IAsyncDisposable
 
             var finalPath = await partial.CompleteAsync(transfer.TargetDirectory, transfer.Name, token).ConfigureAwait(false);
             var written = new FileInfo(finalPath);
-            _library.Add(new LocalFile(transfer.Id, Path.GetFileName(finalPath), manifest.Size, manifest, finalPath, written.LastWriteTimeUtc, LocalFileKind.Downloaded, DateTimeOffset.UtcNow));
+            _library.Add(new LocalFile(transfer.Id, Path.GetFileName(finalPath), manifest.Size, manifest, finalPath, written.LastWriteTimeUtc, LocalFileKind.Downloaded, _time.GetUtcNow()));
             _library.RemovePartial(transfer.Id);
-            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Completed, DateTimeOffset.UtcNow, finalPath, null));
+            _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Completed, createdAt, finalPath, null));
             transfer.FinalPath = finalPath;
             transfer.State = TransferState.Completed;
             _logger.LogInformation("Downloaded {Name} ({Size} bytes) to {Path}", transfer.Name, manifest.Size, finalPath);
@@ -242,6 +243,8 @@ public sealed class TransferManager : IAsyncDisposable
         public string Name => name;
 
         public Bitfield VerifiedSnapshot() => partial.Verified;
+
+        public bool IsVerified(int index) => partial.IsVerified(index);
 
         public async ValueTask ReadChunkAsync(int index, Memory<byte> destination, CancellationToken cancellationToken) =>
             await partial.ReadChunkAsync(index, destination, cancellationToken).ConfigureAwait(false);
