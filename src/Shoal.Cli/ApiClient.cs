@@ -96,4 +96,20 @@ public sealed class ApiClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>One GET against the node of the command's home: the whole of most read-only commands.</summary>
+    public static async Task<T> FetchAsync<T>(Arguments args, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        var home = CommandLine.HomeOf(args);
+        using var client = Connect(home);
+        return await client.GetAsync(path, type, home, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>With --json, prints the value as the one JSON document on stdout and returns true.</summary>
+    public static bool PrintJsonIfAsked<T>(Arguments args, T value, JsonTypeInfo<T> type)
+    {
+        if (!args.Has("--json")) return false;
+        Console.Out.WriteLine(JsonSerializer.Serialize(value, type));
+        return true;
+    }
 }

@@ -14,8 +14,11 @@ public sealed record SwarmOptions
 
     public long MaxWindowBytes { get; init; } = 16L * 1024 * 1024;
 
-    /// <summary>Bounds the memory one download holds in received but not yet written chunks.</summary>
-    public long MaxInFlightBytes { get; init; } = 64L * 1024 * 1024;
+    /// <summary>
+    /// Bounds the memory one download holds in requested, received and not yet written chunks. 32 MiB is over 60 ms
+    /// of data at 500 MB/s: enough to keep verification and disk writes busy while the network delivers more.
+    /// </summary>
+    public long MaxInFlightBytes { get; init; } = 32L * 1024 * 1024;
 
     /// <summary>The sliding window over which progress rates are reported.</summary>
     public TimeSpan RateWindow { get; init; } = TimeSpan.FromSeconds(2);

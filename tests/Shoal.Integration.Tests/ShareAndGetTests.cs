@@ -39,6 +39,68 @@ public sealed class ShareAndGetTests
     }
 
     [Fact]
+    public async Task A_partial_downloader_already_serves_the_chunks_it_has()
+    {
+        await using var a = await TestNode.StartFoundingAsync("seed", uploadLimit: 8 * 1024 * 1024);
+        await using var b = await TestNode.StartJoiningAsync("middle", a);
+        var path = TestFiles.Create(a.Directory.Combine("src", "video.bin"), 32 * 1024 * 1024, seed: 15);
+        var shared = await a.ShareAsync(path);
+        var id = FileId.Parse(shared.Id);
+        await b.WaitForHoldersAsync(id, 1);
+        var bTransfer = await b.StartDownloadAsync(shared.Link);
+
+        // C knows only B, so every byte it gets comes from B's partial file.
+        await using var c = await TestNode.StartJoiningAsync("late", b);
+        await c.WaitForHoldersAsync(id, 1);
+        var cTransfer = await c.StartDownloadAsync(shared.Link);
+        await Eventually.TrueAsync(
+            async () => (await c.TransferAsync(cTransfer.Id)).VerifiedBytes > 0 && (await b.TransferAsync(bTransfer.Id)).State != "completed",
+            "C to receive chunks from B while B is still downloading");
+
+        var done = await Eventually.ValueAsync(async () => await c.TransferAsync(cTransfer.Id) is { State: "completed" } t ? t : null, "C's download to finish");
+        Assert.Equal(TestFiles.Sha256(path), TestFiles.Sha256(done.Path!));
+        Assert.Null(c.Node.Connections.Get(a.Node.DeviceId));
+    }
+
+    [Fact]
+    public async Task A_source_that_disappears_mid_transfer_is_replaced_by_the_others()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a", uploadLimit: 8 * 1024 * 1024);
+        var b = await TestNode.StartJoiningAsync("b", a);
+        await using var c = await TestNode.StartJoiningAsync("c", a, downloadLimit: 16 * 1024 * 1024);
+        var path = TestFiles.Create(a.Directory.Combine("src", "data.bin"), 32 * 1024 * 1024, seed: 17);
+        var shared = await a.ShareAsync(path);
+        var id = FileId.Parse(shared.Id);
+        await b.DownloadAsync(shared.Link);
+        await c.Node.Connections.DialAsync(b.Address, CancellationToken.None);
+        await c.WaitForHoldersAsync(id, 2);
+        var transfer = await c.StartDownloadAsync(shared.Link);
+        await Eventually.TrueAsync(async () => (await c.TransferAsync(transfer.Id)).VerifiedBytes > 0, "C's download to start");
+
+        await b.DisposeAsync();
+
+        var done = await Eventually.ValueAsync(async () => await c.TransferAsync(transfer.Id) is { State: "completed" } t ? t : null, "C to finish from A alone");
+        Assert.Equal(TestFiles.Sha256(path), TestFiles.Sha256(done.Path!));
+    }
+
+    [Fact]
+    public async Task Rm_withdraws_a_file_from_every_peer()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        var shared = await a.ShareAsync(TestFiles.Create(a.Directory.Combine("src", "old.bin"), 1024 * 1024, seed: 16));
+        var id = FileId.Parse(shared.Id);
+        await b.WaitForHoldersAsync(id, 1);
+
+        var response = await a.Api.DeleteAsync($"api/files/{shared.Id}");
+
+        response.EnsureSuccessStatusCode();
+        await Eventually.TrueAsync(() => b.Node.Availability.HoldersOf(id).Count == 0, "B to learn the file was withdrawn");
+        Assert.DoesNotContain(await a.FilesAsync(), f => f.Id == shared.Id);
+        Assert.True(File.Exists(a.Directory.Combine("src", "old.bin")), "rm must never delete the file itself");
+    }
+
+    [Fact]
     public async Task A_file_changed_after_sharing_is_never_served_as_the_old_content()
     {
         await using var a = await TestNode.StartFoundingAsync("a");

@@ -96,11 +96,11 @@ public sealed class TrustAndHostileInputTests
             case "bad-utf8-close":
                 return [.. Header(1 + 2 + 2 + 2, MessageType.Close), 0, 0, 0, 2, 0xC3, 0x28];
             case "chunk-index-overflow":
-            {
-                var frame = FrameCodec.Encode(new ChunkRequest(1, file, 0));
-                BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(frame.Length - 4), 0xFFFFFFFF);
-                return frame;
-            }
+                {
+                    var frame = FrameCodec.Encode(new ChunkRequest(1, file, 0));
+                    BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(frame.Length - 4), 0xFFFFFFFF);
+                    return frame;
+                }
 
             case "request-flood":
                 return [.. Enumerable.Range(0, PeerConnection.MaxPeerRequests * 4).SelectMany(i => FrameCodec.Encode(new ChunkRequest((uint)i + 1, file, 0)))];

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Shoal.Core;
 using Shoal.Node.Api;
 
@@ -15,11 +14,7 @@ public static class FileCommands
         using var client = ApiClient.Connect(home);
         var paths = args.Positionals.Select(Path.GetFullPath).ToList();
         var shared = await client.PostAsync("api/share", new ShareRequest(paths), ApiJson.Default.ShareRequest, ApiJson.Default.IReadOnlyListSharedFileDto, home, cancellationToken).ConfigureAwait(false);
-        if (args.Has("--json"))
-        {
-            Console.Out.WriteLine(JsonSerializer.Serialize(shared, ApiJson.Default.IReadOnlyListSharedFileDto));
-        }
-        else
+        if (!ApiClient.PrintJsonIfAsked(args, shared, ApiJson.Default.IReadOnlyListSharedFileDto))
         {
             foreach (var file in shared) Console.Out.WriteLine(file.Link);
         }
@@ -95,14 +90,8 @@ public static class FileCommands
 
     public static async Task<int> ListAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var home = CommandLine.HomeOf(args);
-        using var client = ApiClient.Connect(home);
-        var files = await client.GetAsync("api/files", ApiJson.Default.IReadOnlyListFileDto, home, cancellationToken).ConfigureAwait(false);
-        if (args.Has("--json"))
-        {
-            Console.Out.WriteLine(JsonSerializer.Serialize(files, ApiJson.Default.IReadOnlyListFileDto));
-            return ExitCodes.Success;
-        }
+        var files = await ApiClient.FetchAsync(args, "api/files", ApiJson.Default.IReadOnlyListFileDto, cancellationToken).ConfigureAwait(false);
+        if (ApiClient.PrintJsonIfAsked(args, files, ApiJson.Default.IReadOnlyListFileDto)) return ExitCodes.Success;
 
         if (files.Count == 0)
         {

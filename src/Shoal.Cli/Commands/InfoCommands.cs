@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Shoal.Node.Api;
 
 namespace Shoal.Cli.Commands;
@@ -7,14 +6,8 @@ public static class InfoCommands
 {
     public static async Task<int> StatusAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var home = CommandLine.HomeOf(args);
-        using var client = ApiClient.Connect(home);
-        var status = await client.GetAsync("api/status", ApiJson.Default.StatusDto, home, cancellationToken).ConfigureAwait(false);
-        if (args.Has("--json"))
-        {
-            Console.Out.WriteLine(JsonSerializer.Serialize(status, ApiJson.Default.StatusDto));
-            return ExitCodes.Success;
-        }
+        var status = await ApiClient.FetchAsync(args, "api/status", ApiJson.Default.StatusDto, cancellationToken).ConfigureAwait(false);
+        if (ApiClient.PrintJsonIfAsked(args, status, ApiJson.Default.StatusDto)) return ExitCodes.Success;
 
         Console.Out.WriteLine($"Node       {status.Name}");
         Console.Out.WriteLine($"Device ID  {status.Id}");
@@ -28,14 +21,8 @@ public static class InfoCommands
 
     public static async Task<int> PeersAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var home = CommandLine.HomeOf(args);
-        using var client = ApiClient.Connect(home);
-        var peers = await client.GetAsync("api/peers", ApiJson.Default.IReadOnlyListPeerDto, home, cancellationToken).ConfigureAwait(false);
-        if (args.Has("--json"))
-        {
-            Console.Out.WriteLine(JsonSerializer.Serialize(peers, ApiJson.Default.IReadOnlyListPeerDto));
-            return ExitCodes.Success;
-        }
+        var peers = await ApiClient.FetchAsync(args, "api/peers", ApiJson.Default.IReadOnlyListPeerDto, cancellationToken).ConfigureAwait(false);
+        if (ApiClient.PrintJsonIfAsked(args, peers, ApiJson.Default.IReadOnlyListPeerDto)) return ExitCodes.Success;
 
         if (peers.Count == 0)
         {

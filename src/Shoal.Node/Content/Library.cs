@@ -120,7 +120,14 @@ public sealed class Library : IDisposable
         return removed;
     }
 
-    public void AddPartial(IPartialSource partial) => _partials[partial.Manifest.Id] = partial;
+    /// <summary>Peers learn of a download at once, so they can fetch its chunks while it is still incomplete.</summary>
+    public void AddPartial(IPartialSource partial)
+    {
+        _partials[partial.Manifest.Id] = partial;
+        if (_files.ContainsKey(partial.Manifest.Id)) return;
+        var verified = partial.VerifiedSnapshot();
+        Offered?.Invoke(new InventoryEntry(partial.Manifest.Id, partial.Name, partial.Manifest.Size, partial.Manifest.ChunkCount, verified.IsComplete ? null : verified));
+    }
 
     public void RemovePartial(FileId id)
     {

@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text;
+
+namespace Shoal.Bench;
+
+/// <summary>The Markdown report: machine, build, one table per scenario (median, min, max over runs), ceilings.</summary>
+internal static class Report
+{
+    private const double MiB = 1 << 20;
+
+    private sealed record Row(string Metric, Func<RunResult, double> Value, string Format);
+
+    public static string ScenarioTable(IReadOnlyList<RunResult> runs)
+    {
+        var first = runs[0];
+        var rows = new List<Row>
+        {
+            new("transfer MB/s (10^6 B/s)", r => r.MBps, "F1"),
+            new("transfer MiB/s", r => r.MiBps, "F1"),
+            new("transfer time s (POST to completed)", r => r.TransferSeconds, "F2"),
+            new($"share (index) time s, {first.Nodes[0].Name}", r => r.ShareSeconds, "F2"),
+            new("index MB/s", r => r.Bytes / r.ShareSeconds / 1e6, "F0"),
+        };
+
+        void PerNode(string label, Func<RunResult, int, double> value, string format, bool seedsOnly = false)
+        {
+            for (var i = 0; i < first.Nodes.Count; i++)
+            {
+                if (seedsOnly && first.Nodes[i].BytesToSink is null) continue;
+                var index = i;
+                rows.Add(new(string.Format(CultureInfo.InvariantCulture, label, first.Nodes[i].Name), r => value(r, index), format));
+            }
+        }
+
+        PerNode("CPU s/GiB {0}", (r, i) => r.CpuPerGiB(r.Nodes[i].CpuSeconds), "F2");
+        rows.Add(new("CPU s/GiB total", r => r.CpuPerGiB(r.Nodes.Sum(n => n.CpuSeconds)), "F2"));
+        PerNode("CPU s {0}", (r, i) => r.Nodes[i].CpuSeconds, "F2");
+        PerNode("peak RSS MiB {0} (VmHWM)", (r, i) => r.Nodes[i].PeakRssBytes / MiB, "F0");
+        PerNode("max RSS MiB {0} during transfer", (r, i) => r.Nodes[i].MaxSampledRssBytes / MiB, "F0");
+
+        // Above 100: chunks fetched twice (endgame duplicates, or discarded after a failed check).
+        rows.Add(new("chunk bytes received, % of file size", r => 100.0 * r.Nodes.Sum(n => n.BytesToSink ?? 0) / r.Bytes, "F1"));
+        if (first.Nodes.Count(n => n.BytesToSink is not null) > 1)
+        {
+            PerNode("chunk bytes from {0}, % of file size", (r, i) => 100.0 * (r.Nodes[i].BytesToSink ?? 0) / r.Bytes, "F1", seedsOnly: true);
+        }
+
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"| metric ({runs.Count} run{(runs.Count == 1 ? "" : "s")}) | median | min | max |");
+        text.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var row in rows)
+        {
+            var values = runs.Select(row.Value).Order().ToArray();
+            var median = values.Length % 2 == 1 ? values[values.Length / 2] : (values[(values.Length / 2) - 1] + values[values.Length / 2]) / 2;
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"| {row.Metric} | {median.ToString(row.Format, CultureInfo.InvariantCulture)} | {values[0].ToString(row.Format, CultureInfo.InvariantCulture)} | {values[^1].ToString(row.Format, CultureInfo.InvariantCulture)} |");
+        }
+
+        return text.ToString();
+    }
+
+    public static string CeilingTable(IReadOnlyList<Ceiling> ceilings)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| ceiling | MB/s | MiB/s | how |");
+        text.AppendLine("| --- | ---: | ---: | --- |");
+        foreach (var c in ceilings)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {c.Name} | {c.BytesPerSecond / 1e6:F0} | {c.BytesPerSecond / MiB:F0} | {c.Note} |");
+        }
+
+        return text.ToString();
+    }
+
+    public static string Document(
+        DateTime when, IReadOnlyList<string> header, IReadOnlyList<(string Title, string Table)> scenarios, IReadOnlyList<Ceiling> ceilings)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"# Shoal share/get benchmark, {when:yyyy-MM-dd HH:mm}");
+        text.AppendLine();
+        foreach (var line in header) text.AppendLine(CultureInfo.InvariantCulture, $"- {line}");
+        foreach (var (title, table) in scenarios)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"## {title}");
+            text.AppendLine();
+            text.Append(table);
+        }
+
+        if (ceilings.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("## Ceilings (in-process, for context)");
+            text.AppendLine();
+            text.Append(CeilingTable(ceilings));
+        }
+
+        return text.ToString();
+    }
+}
