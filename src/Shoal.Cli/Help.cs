@@ -10,12 +10,14 @@ public static class Help
           init [--name NAME] [--folder DIR] [--join CODE]   create this node (and a network, unless joining)
           invite                                            print an invite code for this node's network
           up [--listen H:P] [--api H:P] [--peer H:P]...     run the node in the foreground
+             [--allow-subnet CIDR]... [--limit-up R] [--limit-down R] [--no-discovery]
           status [--json]                                   this node, its network and peers
           share PATH... [--json]                            publish files from where they are; prints links
           get LINK... [-o DIR] [--detach]                   download from every node that has the file
           ls [--json]                                       files known in the network
           peers [--json]                                    known nodes, online or offline
           rm LINK...                                        stop sharing a file
+          revoke DEVICE                                     remove a device from the network
 
         'shoal help COMMAND' shows a command's options and examples.
 
@@ -46,7 +48,11 @@ public static class Help
               --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
               --api      web UI and REST API (default 127.0.0.1:7421; port 0 picks a free one)
               --peer     a peer to keep connected to (repeatable)
-              --limit-up / --limit-down   bytes per second, e.g. 20M (0 = unlimited)
+              --limit-up / --limit-down   bytes per second, e.g. 20M (0 = unlimited); change them at run time with
+                         PUT /api/limits
+              --allow-subnet CIDR   only peers from these subnets may connect or announce (repeatable)
+              --no-discovery        do not announce on the LAN or listen for announcements (UDP, default port 7422;
+                                    --discovery-port to change it)
               --log-level  trace, debug, information (default), warning, error
             example:
               shoal up --peer 192.168.1.20:7420
@@ -66,6 +72,14 @@ public static class Help
         ["ls"] = "shoal ls [--json]\n  Files known in the network: link, name, size, replicas (fewest online nodes holding any one chunk), local state.\n",
         ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\n",
         ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node. Never deletes the file itself.\n",
+        ["revoke"] = """
+            shoal revoke DEVICE
+              Removes a device from the network. Every member learns it (members pass it on) and refuses that device
+              from then on, even though it still knows the network secret. To also stop anyone holding an old invite
+              from joining, rotate the secret (see the README).
+            example:
+              shoal revoke ABCDEFG-HIJKLMN-OPQRSTU-VWXYZ23-4567ABC-DEFGHIJ-KLMNOPQ-RSTUVWX
+            """,
     };
 
     public static int Print(string command)

@@ -16,6 +16,11 @@ public sealed record NodeOptions(NodeHome Home)
 
     public bool? Discovery { get; init; }
 
+    public int? DiscoveryPort { get; init; }
+
+    /// <summary>Replaces the config's allowed subnets when not empty.</summary>
+    public IReadOnlyList<string> AllowSubnets { get; init; } = [];
+
     public long? UploadLimit { get; init; }
 
     public long? DownloadLimit { get; init; }

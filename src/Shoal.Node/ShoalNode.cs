@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Core;
 using Shoal.Net;
 using Shoal.Net.Connections;
+using Shoal.Net.Discovery;
 using Shoal.Node.Api;
 using Shoal.Node.Content;
 using Shoal.Node.Home;
@@ -33,6 +34,9 @@ public sealed class ShoalNode : IAsyncDisposable
     private readonly TokenBucket _uploadLimit;
     private readonly TokenBucket _downloadLimit;
     private WebApplication? _api;
+    private LanDiscovery? _discovery;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _sampling = Task.CompletedTask;
 
     private ShoalNode(NodeOptions options, FileStream lockFile, NodeIdentity identity, NetworkMembership membership, NodeConfig config, ILoggerFactory loggerFactory)
     {
@@ -48,6 +52,9 @@ public sealed class ShoalNode : IAsyncDisposable
         _uploadLimit = new TokenBucket(options.UploadLimit ?? config.UploadLimit, Time);
         _downloadLimit = new TokenBucket(options.DownloadLimit ?? config.DownloadLimit, Time);
         Reputation = new PeerReputation(Time);
+        Revocations = new RevocationList(_catalog);
+        Rates = new PeerRates(Time);
+        Subnets = new SubnetPolicy(options.AllowSubnets.Count > 0 ? options.AllowSubnets : config.AllowSubnets);
         Availability = new Availability();
         Library = new Library(_catalog, Time, loggerFactory.CreateLogger("shoal.library"));
         var services = new PeerServices(this);
@@ -55,7 +62,8 @@ public sealed class ShoalNode : IAsyncDisposable
             identity,
             new LocalHello(identity.DeviceId, membership, config.Name, 0),
             services,
-            Reputation,
+            Refusal,
+            Subnets,
             _catalog,
             loggerFactory.CreateLogger("shoal.peers"),
             Time);
@@ -91,6 +99,16 @@ public sealed class ShoalNode : IAsyncDisposable
     public TransferManager Transfers { get; }
 
     public PeerReputation Reputation { get; }
+
+    public RevocationList Revocations { get; }
+
+    public PeerRates Rates { get; }
+
+    public SubnetPolicy Subnets { get; }
+
+    public TokenBucket UploadLimit => _uploadLimit;
+
+    public TokenBucket DownloadLimit => _downloadLimit;
 
     public IPEndPoint ListenEndPoint { get; private set; } = new(IPAddress.None, 0);
 
@@ -158,6 +176,9 @@ public sealed class ShoalNode : IAsyncDisposable
             Connections.AddStaticPeer(peer);
         }
 
+        if (options.Discovery ?? Config.Discovery) StartDiscovery(options.DiscoveryPort ?? Config.DiscoveryPort);
+        _sampling = Task.Run(SampleRatesAsync);
+
         _logger.LogInformation("Node {Name} ({Device}) listening on {Listen}; API on {Api}", Name, DeviceId, ListenEndPoint, ApiUrl);
     }
 
@@ -183,6 +204,54 @@ public sealed class ShoalNode : IAsyncDisposable
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Home.RuntimePath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
+    /// <summary>
+    /// Announces this node on the LAN and dials members it hears. Announcements only suggest where to dial: who a
+    /// peer is, and whether it may stay, is settled by TLS and the membership proof like any other connection.
+    /// </summary>
+    private void StartDiscovery(int port)
+    {
+        var logger = LoggerFactory.CreateLogger("shoal.discovery");
+        var listen = ListenEndPoint.Address.Equals(IPAddress.IPv6Any) || ListenEndPoint.Address.Equals(IPAddress.Any)
+            ? $"[::]:{ListenEndPoint.Port}"
+            : Endpoints.Format(ListenEndPoint);
+        var self = DiscoveryPacket.Fit(new Announcement(DeviceId, Name, [listen]));
+        _discovery = new LanDiscovery(
+            new UdpDatagramTransport(port, logger),
+            DiscoveryPacket.DeriveKey(Membership),
+            DeviceId,
+            () => self,
+            new DiscoveryOptions { Port = port },
+            Time,
+            logger,
+            Subnets.IsAllowed);
+        _discovery.Discovered += peer =>
+        {
+            if (Refusal(peer.Device) is not null) return;
+            foreach (var address in peer.Addresses) Connections.AddStaticPeer(FormatEndPoint(address));
+        };
+        _discovery.Start();
+    }
+
+    private async Task SampleRatesAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false)) Rates.Sample(Connections.Connections);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down.
+        }
+    }
+
+    private static string FormatEndPoint(EndPoint endPoint) => endPoint switch
+    {
+        IPEndPoint ip => Endpoints.Format(ip),
+        DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+        _ => endPoint.ToString() ?? "",
+    };
+
     /// <summary>Addresses worth putting in an invite: the bound address, or every interface's when bound to all.</summary>
     public static IReadOnlyList<string> AdvertisedAddresses(IPEndPoint listen)
     {
@@ -198,8 +267,34 @@ public sealed class ShoalNode : IAsyncDisposable
     public Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken) =>
         Library.ShareAsync(paths, progress: null, cancellationToken);
 
+    private (CloseReason Reason, string Text)? Refusal(DeviceId device) =>
+        Revocations.IsRevoked(device) ? (CloseReason.Revoked, "this device was removed from the network")
+        : Reputation.IsBanned(device) ? (CloseReason.Banned, "this node has banned you for sending corrupt data")
+        : null;
+
+    /// <summary>
+    /// Removes devices from the network: they are refused from now on, cut off at once, and every member hears of
+    /// it (each passes on what is new to it, so the news crosses the whole network).
+    /// </summary>
+    public IReadOnlyList<DeviceId> Revoke(IEnumerable<DeviceId> devices, PeerConnection? from = null)
+    {
+        var added = Revocations.Add(devices.Where(d => d != DeviceId), Time.GetUtcNow());
+        if (added.Count == 0) return added;
+        _logger.LogWarning("Removed from the network{Source}: {Devices}", from is null ? "" : $" (told by {from.RemoteName})", string.Join(", ", added.Select(d => d.ShortForm)));
+        foreach (var device in added) Connections.Disconnect(device, CloseReason.Revoked, "this device was removed from the network");
+        foreach (var connection in Connections.Connections.Where(c => c != from)) SendRevocations(connection, added);
+        return added;
+    }
+
+    private static void SendRevocations(PeerConnection connection, IReadOnlyList<DeviceId> devices)
+    {
+        foreach (var batch in devices.Chunk(Revoked.MaxDevices)) connection.Send(new Revoked(batch));
+    }
+
     private void SendInventory(PeerConnection connection)
     {
+        SendRevocations(connection, Revocations.All);
+
         var entries = Library.Inventory();
         if (entries.Count == 0)
         {
@@ -242,6 +337,9 @@ public sealed class ShoalNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (File.Exists(Home.RuntimePath)) File.Delete(Home.RuntimePath);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _sampling.ConfigureAwait(false);
+        if (_discovery is not null) await _discovery.DisposeAsync().ConfigureAwait(false);
         if (_api is not null)
         {
             await _api.StopAsync().ConfigureAwait(false);
@@ -254,6 +352,7 @@ public sealed class ShoalNode : IAsyncDisposable
         _catalog.Dispose();
         _identity.Dispose();
         await _lock.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
     }
 
     /// <summary>Routes what peers say and ask to the parts of the node that deal with it.</summary>
@@ -289,6 +388,16 @@ public sealed class ShoalNode : IAsyncDisposable
             node.Availability.ApplyRemoved(connection.RemoteId, removed.File);
             node._catalog.RemovePeerFile(connection.RemoteId, removed.File);
             node.Transfers.OnWithdrawn(connection.RemoteId, removed.File);
+        }
+
+        public void OnRevoked(PeerConnection connection, Revoked revoked)
+        {
+            if (revoked.Devices.Contains(node.DeviceId))
+            {
+                node._logger.LogWarning("{Peer} says this device was removed from the network", connection.RemoteName);
+            }
+
+            node.Revoke(revoked.Devices, connection);
         }
 
         public void OnClosed(PeerConnection connection, string reason)

@@ -46,6 +46,9 @@ public static partial class FrameCodec
             case MessageType.Removed:
                 decoded = TryReadRemoved(ref reader, out message, out error);
                 break;
+            case MessageType.Revoked:
+                decoded = TryReadRevoked(ref reader, out message, out error);
+                break;
             case MessageType.ManifestRequest:
                 decoded = TryReadManifestRequest(ref reader, out message, out error);
                 break;
@@ -196,6 +199,24 @@ public static partial class FrameCodec
         message = null;
         if (!TryReadHash(ref reader, out var file)) return Fail(out error, BodyEndsEarly);
         message = new Removed(new FileId(file));
+        error = "";
+        return true;
+    }
+
+    private static bool TryReadRevoked(ref SequenceReader<byte> reader, out Message? message, out string error)
+    {
+        message = null;
+        if (!TryReadUInt16(ref reader, out var count)) return Fail(out error, BodyEndsEarly);
+        if (count > Revoked.MaxDevices) return Fail(out error, $"revocation list has {count} devices; at most {Revoked.MaxDevices} are allowed");
+        if (reader.Remaining != (long)count * Hash256.Size) return Fail(out error, "revocation list length does not match its count");
+        var devices = new DeviceId[count];
+        for (var i = 0; i < count; i++)
+        {
+            TryReadHash(ref reader, out var device);
+            devices[i] = new DeviceId(device);
+        }
+
+        message = new Revoked(devices);
         error = "";
         return true;
     }

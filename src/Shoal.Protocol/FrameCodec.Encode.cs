@@ -84,6 +84,10 @@ public static partial class FrameCodec
             case Removed removed:
                 removed.File.Value.CopyTo(writer.Take(Hash256.Size));
                 break;
+            case Revoked revoked:
+                writer.WriteUInt16((ushort)revoked.Devices.Count);
+                foreach (var device in revoked.Devices) device.Value.CopyTo(writer.Take(Hash256.Size));
+                break;
             case ManifestRequest request:
                 writer.WriteUInt32(request.RequestId);
                 request.File.Value.CopyTo(writer.Take(Hash256.Size));
@@ -137,6 +141,7 @@ public static partial class FrameCodec
             Inventory inventory => MeasureInventory(inventory),
             Have have => Hash256.Size + MeasureIndex(have.ChunkIndex, "Have chunk index"),
             Removed => Hash256.Size,
+            Revoked revoked => MeasureRevoked(revoked),
             ManifestRequest request => 4 + Hash256.Size + MeasureIndex(request.FirstChunk, "ManifestRequest first chunk"),
             ManifestResponse response => MeasureManifestResponse(response),
             ChunkRequest request => 4 + Hash256.Size + MeasureIndex(request.ChunkIndex, "ChunkRequest chunk index"),
@@ -153,6 +158,17 @@ public static partial class FrameCodec
         }
 
         return (int)length;
+    }
+
+    private static int MeasureRevoked(Revoked revoked)
+    {
+        ArgumentNullException.ThrowIfNull(revoked.Devices);
+        if (revoked.Devices.Count > Revoked.MaxDevices)
+        {
+            throw new ArgumentOutOfRangeException(nameof(revoked), $"at most {Revoked.MaxDevices} revoked devices fit in one message");
+        }
+
+        return 2 + (revoked.Devices.Count * Hash256.Size);
     }
 
     private static int MeasureHello(Hello hello)

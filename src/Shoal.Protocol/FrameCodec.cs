@@ -145,6 +145,7 @@ public static partial class FrameCodec
         MessageType.Inventory => (InventoryFixedSize, MaxBodyLength),
         MessageType.Have => (Hash256.Size + 4, Hash256.Size + 4),
         MessageType.Removed => (Hash256.Size, Hash256.Size),
+        MessageType.Revoked => (2, 2 + (Revoked.MaxDevices * Hash256.Size)),
         MessageType.ManifestRequest or MessageType.ChunkRequest => (4 + Hash256.Size + 4, 4 + Hash256.Size + 4),
         MessageType.ManifestResponse =>
             (ManifestResponseFixedSize, ManifestResponseFixedSize + (ManifestResponse.MaxEntriesPerPage * ManifestEntrySize)),

@@ -12,6 +12,7 @@ public enum MessageType : byte
     Inventory = 0x10,
     Have = 0x11,
     Removed = 0x12,
+    Revoked = 0x13,
     ManifestRequest = 0x20,
     ManifestResponse = 0x21,
     ChunkRequest = 0x22,
@@ -30,6 +31,7 @@ public enum CloseReason : ushort
     Duplicate = 5,
     ShuttingDown = 6,
     Timeout = 7,
+    Revoked = 8,
 }
 
 public enum ErrorCode : ushort
@@ -104,6 +106,14 @@ public sealed record Have(FileId File, int ChunkIndex) : Message
 public sealed record Removed(FileId File) : Message
 {
     public override MessageType Type => MessageType.Removed;
+}
+
+/// <summary>Devices removed from the network. Sent whole on connect and again on every change; members refuse them.</summary>
+public sealed record Revoked(IReadOnlyList<DeviceId> Devices) : Message
+{
+    public const int MaxDevices = 4096;
+
+    public override MessageType Type => MessageType.Revoked;
 }
 
 public sealed record ManifestRequest(uint RequestId, FileId File, int FirstChunk) : Message

@@ -301,6 +301,16 @@ public sealed class Catalog : IDisposable
         return removed;
     }
 
+    /// <summary>Records a revocation; returns false if the device was already revoked.</summary>
+    public bool RevokeDevice(DeviceId id, DateTimeOffset revokedAt) =>
+        Execute(
+            "INSERT INTO revoked_devices (device_id, revoked_ticks) VALUES ($id, $ticks) ON CONFLICT (device_id) DO NOTHING",
+            ("$id", Key(id)),
+            ("$ticks", revokedAt.UtcTicks)) > 0;
+
+    public IReadOnlyList<DeviceId> ListRevokedDevices() =>
+        Query("SELECT device_id FROM revoked_devices ORDER BY device_id", static r => DeviceId.FromBytes((byte[])r[0]));
+
     public string? GetSetting(string key) =>
         QueryFirst("SELECT value FROM settings WHERE key = $key", static r => r.GetString(0), ("$key", key));
 

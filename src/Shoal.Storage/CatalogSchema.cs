@@ -71,7 +71,15 @@ internal static class CatalogSchema
         ) WITHOUT ROWID;
         """;
 
-    public static readonly IReadOnlyList<string> Migrations = [V1];
+    /// <summary>v2: devices removed from the network, refused by every member from then on.</summary>
+    private const string V2 = """
+        CREATE TABLE revoked_devices (
+            device_id BLOB NOT NULL PRIMARY KEY,
+            revoked_ticks INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """;
+
+    public static readonly IReadOnlyList<string> Migrations = [V1, V2];
 
     public static void Migrate(SqliteConnection connection)
     {

@@ -59,7 +59,7 @@ public class HeaderTests
     [Theory]
     [InlineData(0x00)]
     [InlineData(0x06)]
-    [InlineData(0x13)]
+    [InlineData(0x14)]
     [InlineData(0x26)]
     [InlineData(0xFF)]
     public void Unknown_types_are_invalid_from_the_header(byte type)

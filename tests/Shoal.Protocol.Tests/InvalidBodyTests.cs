@@ -167,7 +167,7 @@ public class InvalidBodyTests
     }
 
     [Theory]
-    [InlineData(8)]
+    [InlineData(9)]
     [InlineData(99)]
     [InlineData(0xFFFF)]
     public void Unknown_close_reasons_are_rejected(int reason) =>
@@ -188,5 +188,13 @@ public class InvalidBodyTests
         Assert.Contains("outside", error);
         Assert.False(FrameCodec.TryDecode(MessageType.Auth, ReadOnlySequence<byte>.Empty, out _, out _));
         Assert.False(FrameCodec.TryParseChunkResponse(new ReadOnlySequence<byte>(new byte[3]), out _, out _, out _));
+    }
+
+    [Fact]
+    public void A_revocation_list_must_match_its_count_and_limit()
+    {
+        AssertInvalid(new Wire().U16(2).Bytes(Id).Frame(MessageType.Revoked), "does not match its count");
+        AssertInvalid(new Wire().U16(1).Bytes(Id).U8(0).Frame(MessageType.Revoked), "does not match its count");
+        AssertInvalid(new Wire().U16(Revoked.MaxDevices + 1).Frame(MessageType.Revoked), "at most");
     }
 }

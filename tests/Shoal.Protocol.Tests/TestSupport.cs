@@ -181,6 +181,8 @@ internal static class Samples
         new Have(FileOf(7), 0),
         new Have(FileOf(8), int.MaxValue),
         new Removed(FileOf(9)),
+        new Revoked([]),
+        new Revoked([DeviceId.FromBytes(Enumerable.Repeat((byte)7, 32).ToArray()), DeviceId.FromBytes(Enumerable.Repeat((byte)8, 32).ToArray())]),
         new ManifestRequest(uint.MaxValue, FileOf(10), int.MaxValue),
         new ManifestRequest(0, FileOf(11), 0),
         new ManifestResponse(7, 10, 3, 0, [(4, HashOf(1)), (3, HashOf(2)), (3, HashOf(3))]),
@@ -218,6 +220,9 @@ internal static class Samples
                 break;
             case Auth e:
                 Assert.Equal(e.Proof, ((Auth)actual).Proof);
+                break;
+            case Revoked e:
+                Assert.Equal(e.Devices, ((Revoked)actual).Devices);
                 break;
             case Inventory e:
                 var inventory = (Inventory)actual;

@@ -22,7 +22,7 @@ public sealed class CatalogTests : IDisposable
 
         using var connection = OpenRaw();
         Assert.Equal(Catalog.SchemaVersion, Scalar<long>(connection, "PRAGMA user_version"));
-        Assert.Equal(1, Catalog.SchemaVersion);
+        Assert.Equal(2, Catalog.SchemaVersion);
         Assert.Equal("wal", Scalar<string>(connection, "PRAGMA journal_mode"));
         var tables = new List<string>();
         using (var command = connection.CreateCommand())
@@ -32,7 +32,36 @@ public sealed class CatalogTests : IDisposable
             while (reader.Read()) tables.Add(reader.GetString(0));
         }
 
-        Assert.Equal(["download_chunks", "downloads", "local_files", "manifests", "peer_files", "peers", "settings"], tables);
+        Assert.Equal(["download_chunks", "downloads", "local_files", "manifests", "peer_files", "peers", "revoked_devices", "settings"], tables);
+    }
+
+    [Fact]
+    public void Open_VersionOneDatabase_MigratesToTheCurrentSchemaKeepingData()
+    {
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            catalog.SetSetting("name", "old");
+        }
+
+        using (var connection = OpenRaw())
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "DROP TABLE revoked_devices; PRAGMA user_version = 1;";
+            command.ExecuteNonQuery();
+        }
+
+        var device = DeviceId.FromBytes(Enumerable.Repeat((byte)3, 32).ToArray());
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            Assert.Equal("old", catalog.GetSetting("name"));
+            Assert.True(catalog.RevokeDevice(device, Added));
+            Assert.False(catalog.RevokeDevice(device, Added));
+        }
+
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            Assert.Equal([device], catalog.ListRevokedDevices());
+        }
     }
 
     [Fact]

@@ -33,12 +33,24 @@ public static class InfoCommands
         var rows = peers.Select(p => new[]
         {
             p.Name,
-            p.Online ? "online" : "offline",
+            p.Revoked ? "revoked" : p.Online ? "online" : "offline",
             p.Online ? (p.RttMs is { } rtt ? $"{rtt:0.0} ms" : "-") : Ago(p.LastSeen),
+            p.Online ? $"↑{ByteSize.Format(p.UploadRate)}/s ↓{ByteSize.Format(p.DownloadRate)}/s" : "",
             string.Join(", ", p.Addresses),
             p.Id,
         }).ToList();
-        Table.Write(["NAME", "STATE", "RTT/SEEN", "ADDRESSES", "DEVICE ID"], rows);
+        Table.Write(["NAME", "STATE", "RTT/SEEN", "RATES", "ADDRESSES", "DEVICE ID"], rows);
+        return ExitCodes.Success;
+    }
+
+    public static async Task<int> RevokeAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count != 1) throw new UsageException("give the device ID to remove from the network");
+        if (!Core.DeviceId.TryParse(args.Positionals[0], out _, out var error)) throw new UsageException(error);
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var revoked = await client.PostAsync("api/revoke", new RevokeRequest(args.Positionals[0]), ApiJson.Default.RevokeRequest, ApiJson.Default.RevokeRequest, home, cancellationToken).ConfigureAwait(false);
+        Console.Out.WriteLine($"revoked {revoked.Device}: every member refuses it from now on");
         return ExitCodes.Success;
     }
 

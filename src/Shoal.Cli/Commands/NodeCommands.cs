@@ -82,6 +82,8 @@ public static class NodeCommands
             Peers = args.Values("--peer"),
             Folder = args.Value("--folder"),
             Discovery = args.Has("--no-discovery") ? false : null,
+            AllowSubnets = args.Values("--allow-subnet"),
+            DiscoveryPort = args.Int("--discovery-port"),
             UploadLimit = args.Bytes("--limit-up"),
             DownloadLimit = args.Bytes("--limit-down"),
             LoggerFactory = loggerFactory,

@@ -20,6 +20,8 @@ public interface IPeerServices
 
     void OnRemoved(PeerConnection connection, Removed removed);
 
+    void OnRevoked(PeerConnection connection, Revoked revoked);
+
     void OnClosed(PeerConnection connection, string reason);
 }
 

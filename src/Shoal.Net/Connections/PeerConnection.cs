@@ -525,6 +525,9 @@ public sealed class PeerConnection : IAsyncDisposable
             case Removed removed:
                 _services.OnRemoved(this, removed);
                 return true;
+            case Revoked revoked:
+                _services.OnRevoked(this, revoked);
+                return true;
             case Ping ping:
                 Send(new Pong(ping.Payload));
                 return true;

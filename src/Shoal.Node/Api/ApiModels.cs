@@ -9,7 +9,12 @@ public sealed record StatusDto(
     string Id, string Name, string Network, IReadOnlyList<string> Listen, IReadOnlyList<string> Addresses, string Api, int PeersOnline, int PeersKnown,
     int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home);
 
-public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes);
+public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes, double UploadRate, double DownloadRate, bool Revoked);
+
+public sealed record RevokeRequest(string Device);
+
+/// <summary>Bytes per second; 0 is unlimited. In a request, a missing value leaves that limit as it is.</summary>
+public sealed record LimitsDto(long? Upload, long? Download);
 
 public sealed record FileDto(string Link, string Id, string Name, long Size, int Replicas, string Local, int Sources);
 
@@ -42,4 +47,6 @@ public sealed record ErrorDto(string Error);
 [JsonSerializable(typeof(ShareRequest))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(ErrorDto))]
+[JsonSerializable(typeof(RevokeRequest))]
+[JsonSerializable(typeof(LimitsDto))]
 public sealed partial class ApiJson : JsonSerializerContext;

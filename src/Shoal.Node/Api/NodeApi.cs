@@ -29,6 +29,9 @@ public static class NodeApi
         var api = app.MapGroup("/api");
         api.MapGet("/status", () => Status(node));
         api.MapGet("/peers", () => Peers(node));
+        api.MapPost("/revoke", (RevokeRequest request) => Revoke(node, request));
+        api.MapGet("/limits", () => new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
+        api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request));
         api.MapGet("/files", () => Files(node));
         api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
         api.MapDelete("/files/{id}", (string id) => Unshare(node, id));
@@ -76,6 +79,7 @@ public static class NodeApi
         foreach (var record in node.Catalog.ListPeers())
         {
             live.TryGetValue(record.Id, out var connection);
+            var (up, down) = connection is null ? (0, 0) : node.Rates.RatesOf(connection);
             result.Add(new PeerDto(
                 record.Id.ToString(),
                 connection?.RemoteName ?? record.Name,
@@ -85,7 +89,10 @@ public static class NodeApi
                 connection?.RoundTripTime?.TotalMilliseconds,
                 connection is null ? null : connection.IsClient ? "out" : "in",
                 connection?.ChunkBytesSent ?? 0,
-                connection?.ChunkBytesReceived ?? 0));
+                connection?.ChunkBytesReceived ?? 0,
+                up,
+                down,
+                node.Revocations.IsRevoked(record.Id)));
         }
 
         return [.. result.OrderByDescending(p => p.Online).ThenBy(p => p.Name, StringComparer.OrdinalIgnoreCase)];
@@ -120,6 +127,22 @@ public static class NodeApi
         }
 
         return [.. result.OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase)];
+    }
+
+    private static IResult Revoke(ShoalNode node, RevokeRequest request)
+    {
+        if (!DeviceId.TryParse(request.Device, out var device, out var error)) return Results.BadRequest(new ErrorDto(error));
+        if (device == node.DeviceId) return Results.BadRequest(new ErrorDto("a node cannot revoke itself; revoke it from another member"));
+        node.Revoke([device]);
+        return Results.Ok(new RevokeRequest(device.ToString()));
+    }
+
+    private static IResult SetLimits(ShoalNode node, LimitsDto request)
+    {
+        if (request.Upload < 0 || request.Download < 0) return Results.BadRequest(new ErrorDto("limits are bytes per second: 0 (unlimited) or more"));
+        if (request.Upload is { } up) node.UploadLimit.BytesPerSecond = up;
+        if (request.Download is { } down) node.DownloadLimit.BytesPerSecond = down;
+        return Results.Ok(new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
     }
 
     private static async Task<IResult> ShareAsync(ShoalNode node, ShareRequest request, CancellationToken cancellationToken)

@@ -25,6 +25,12 @@ public sealed record NodeConfig
 
     public bool Discovery { get; init; } = true;
 
+    /// <summary>UDP port for LAN announcements (IPv4 broadcast and IPv6 multicast).</summary>
+    public int DiscoveryPort { get; init; } = Shoal.Net.Discovery.DiscoveryOptions.DefaultPort;
+
+    /// <summary>CIDR subnets that may connect or announce; empty means any.</summary>
+    public IReadOnlyList<string> AllowSubnets { get; init; } = [];
+
     /// <summary>Bytes per second; 0 is unlimited.</summary>
     public long UploadLimit { get; init; }
 

@@ -25,7 +25,8 @@ public sealed class ConnectionManager : IAsyncDisposable
     private readonly NodeIdentity _identity;
     private LocalHello _hello;
     private readonly IPeerServices _services;
-    private readonly PeerReputation _reputation;
+    private readonly Func<DeviceId, (CloseReason Reason, string Text)?> _refusal;
+    private readonly SubnetPolicy _subnets;
     private readonly Catalog _catalog;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -35,12 +36,16 @@ public sealed class ConnectionManager : IAsyncDisposable
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
 
-    public ConnectionManager(NodeIdentity identity, LocalHello hello, IPeerServices services, PeerReputation reputation, Catalog catalog, ILogger logger, TimeProvider time)
+    /// <param name="refusal">Why a device is refused (banned, revoked), or null to admit it.</param>
+    public ConnectionManager(
+        NodeIdentity identity, LocalHello hello, IPeerServices services, Func<DeviceId, (CloseReason Reason, string Text)?> refusal,
+        SubnetPolicy subnets, Catalog catalog, ILogger logger, TimeProvider time)
     {
         _identity = identity;
         _hello = hello;
         _services = services;
-        _reputation = reputation;
+        _refusal = refusal;
+        _subnets = subnets;
         _catalog = catalog;
         _logger = logger;
         _time = time;
@@ -88,6 +93,13 @@ public sealed class ConnectionManager : IAsyncDisposable
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
             {
                 if (_stopping.IsCancellationRequested) return;
+                continue;
+            }
+
+            if (socket.RemoteEndPoint is IPEndPoint remote && !_subnets.IsAllowed(remote.Address))
+            {
+                _logger.LogDebug("Refused a connection from {EndPoint}: outside the allowed subnets", remote);
+                socket.Dispose();
                 continue;
             }
 
@@ -151,6 +163,10 @@ public sealed class ConnectionManager : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(host, port, linked.Token).ConfigureAwait(false);
+            if (socket.RemoteEndPoint is IPEndPoint remote && !_subnets.IsAllowed(remote.Address))
+            {
+                throw new IOException($"{address} is outside the allowed subnets ({string.Join(", ", _subnets.Subnets)})");
+            }
         }
         catch
         {
@@ -176,12 +192,17 @@ public sealed class ConnectionManager : IAsyncDisposable
                 ? await TlsChannel.AuthenticateAsClientAsync(stream, _identity, timeout.Token).ConfigureAwait(false)
                 : await TlsChannel.AuthenticateAsServerAsync(stream, _identity, timeout.Token).ConfigureAwait(false);
             var remote = TlsChannel.RemoteDeviceId(tls);
-            connection = await PeerConnection.EstablishAsync(tls, isClient, remote, remoteEndPoint, _hello, _services, _logger, _time, _stopping.Token).ConfigureAwait(false);
-            if (_reputation.IsBanned(remote))
+
+            // Refused before any hello: a banned or revoked device learns why, and nothing else.
+            if (_refusal(remote) is { } refusal)
             {
-                connection.Close(CloseReason.Banned, "this node has banned you for sending corrupt data");
-                throw new HandshakeException(CloseReason.Banned, $"{remote.ShortForm} is banned");
+                await tls.WriteAsync(FrameCodec.Encode(new Close(refusal.Reason, refusal.Text)), timeout.Token).ConfigureAwait(false);
+                await tls.FlushAsync(timeout.Token).ConfigureAwait(false);
+                await tls.DisposeAsync().ConfigureAwait(false);
+                throw new HandshakeException(refusal.Reason, $"{remote.ShortForm} refused: {refusal.Text}");
             }
+
+            connection = await PeerConnection.EstablishAsync(tls, isClient, remote, remoteEndPoint, _hello, _services, _logger, _time, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or AuthenticationException or OperationCanceledException or HandshakeException or SocketException)
         {

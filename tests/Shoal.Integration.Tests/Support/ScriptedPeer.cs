@@ -85,6 +85,10 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     {
     }
 
+    public void OnRevoked(PeerConnection connection, Revoked revoked)
+    {
+    }
+
     public void OnClosed(PeerConnection connection, string reason) => _closed.TrySetResult(reason);
 
     public async ValueTask DisposeAsync()

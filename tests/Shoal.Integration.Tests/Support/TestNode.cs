@@ -29,14 +29,15 @@ public sealed class TestNode : IAsyncDisposable
     public string Downloads => Directory.Combine("downloads");
 
     /// <summary>Starts the first node of a new network.</summary>
-    public static Task<TestNode> StartFoundingAsync(string name, long uploadLimit = 0) =>
-        StartAsync(name, joinCode: null, peers: [], uploadLimit);
+    public static Task<TestNode> StartFoundingAsync(string name, long uploadLimit = 0, IReadOnlyList<string>? allowSubnets = null) =>
+        StartAsync(name, joinCode: null, peers: [], uploadLimit, allowSubnets: allowSubnets);
 
     /// <summary>Starts a node that joins <paramref name="inviter"/>'s network through an invite, and dials it.</summary>
     public static Task<TestNode> StartJoiningAsync(string name, TestNode inviter, long downloadLimit = 0) =>
         StartAsync(name, NodeSetup.CreateInvite(inviter.Node.Home, [inviter.Address]), [inviter.Address], downloadLimit: downloadLimit);
 
-    public static async Task<TestNode> StartAsync(string name, string? joinCode, IReadOnlyList<string> peers, long uploadLimit = 0, long downloadLimit = 0)
+    public static async Task<TestNode> StartAsync(
+        string name, string? joinCode, IReadOnlyList<string> peers, long uploadLimit = 0, long downloadLimit = 0, IReadOnlyList<string>? allowSubnets = null)
     {
         var directory = new TempDirectory("shoal-node");
         var home = new NodeHome(directory.Combine("home"));
@@ -49,6 +50,7 @@ public sealed class TestNode : IAsyncDisposable
             Discovery = false,
             UploadLimit = uploadLimit,
             DownloadLimit = downloadLimit,
+            AllowSubnets = allowSubnets ?? [],
         });
         return new TestNode(node, directory);
     }

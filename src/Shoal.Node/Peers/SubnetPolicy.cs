@@ -1,0 +1,34 @@
+using System.Net;
+
+namespace Shoal.Node.Peers;
+
+/// <summary>Which source addresses may talk to this node at all. No subnets configured means any address.</summary>
+public sealed class SubnetPolicy
+{
+    private readonly IReadOnlyList<IPNetwork> _allowed;
+
+    public SubnetPolicy(IEnumerable<string> subnets)
+    {
+        var allowed = new List<IPNetwork>();
+        foreach (var text in subnets)
+        {
+            if (!IPNetwork.TryParse(text.Trim(), out var network))
+            {
+                throw new ArgumentException($"'{text}' is not a subnet in CIDR form (for example 192.168.1.0/24 or fd00::/8)");
+            }
+
+            allowed.Add(network);
+        }
+
+        _allowed = allowed;
+    }
+
+    public IReadOnlyList<string> Subnets => [.. _allowed.Select(n => n.ToString())];
+
+    public bool IsAllowed(IPAddress address)
+    {
+        if (_allowed.Count == 0) return true;
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        return _allowed.Any(network => network.Contains(address));
+    }
+}

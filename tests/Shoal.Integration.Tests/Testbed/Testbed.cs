@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Shoal.Integration.Tests.Support;
+
+namespace Shoal.Integration.Tests.Testbed;
+
+/// <summary>
+/// A LAN of network namespaces built by <c>testbed/up</c>: host i is namespace NAME-hi with address 10.77.S.(i+1).
+/// Nothing in it can reach the root namespace's network; dispose always tears it down with <c>testbed/down</c>.
+/// </summary>
+public sealed class Testbed : IAsyncDisposable
+{
+    public const int PeerPort = 7420;
+
+    // Parallel testbeds are isolated from each other anyway (each bridge is in its own namespace); distinct
+    // subnets only keep logs and leftovers from different tests apart.
+    private static int _nextSubnet = RandomNumberGenerator.GetInt32(1, 200);
+    private static readonly Lazy<Task<string>> ShoalSnapshot = new(SnapshotShoalAsync);
+
+    private readonly List<TestbedNode> _nodes = [];
+    private bool _disposed;
+
+    private Testbed(string name, int subnet, int hosts)
+    {
+        Name = name;
+        Subnet = subnet;
+        Hosts = hosts;
+    }
+
+    public string Name { get; }
+
+    public int Subnet { get; }
+
+    public int Hosts { get; }
+
+    /// <summary>Homes, sources and downloads: namespaces share the file system, so the root namespace can read them.</summary>
+    public TempDirectory Directory { get; } = new("shoal-testbed");
+
+    public static string Scripts => Path.Combine(ShoalCli.RepositoryRoot, "testbed");
+
+    /// <summary>The program every testbed node and CLI call runs: <c>dotnet</c> and a private copy of the built CLI.</summary>
+    public static IReadOnlyList<string> ShoalCommand => ["dotnet", ShoalSnapshot.Value.IsCompletedSuccessfully ? ShoalSnapshot.Value.Result : throw new InvalidOperationException("create a Testbed first")];
+
+    public static async Task<Testbed> CreateAsync(int hosts, string? rate = null)
+    {
+        await ShoalSnapshot.Value;
+        var subnet = (Interlocked.Increment(ref _nextSubnet) % 254) + 1;
+        // testbed/up would adopt a testbed of the same name, and our testbed/down would then tear down another run's.
+        string name;
+        do
+        {
+            name = "sb" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2));
+        }
+        while (File.Exists($"/run/netns/{name}-br"));
+
+        var testbed = new Testbed(name, subnet, hosts);
+        List<string> args = [name, hosts.ToString(CultureInfo.InvariantCulture), "--subnet", subnet.ToString(CultureInfo.InvariantCulture)];
+        if (rate is not null) args.AddRange(["--rate", rate]);
+        try
+        {
+            var up = await ProcessRunner.RunAsync(Path.Combine(Scripts, "up"), args, TimeSpan.FromMinutes(1));
+            if (up.ExitCode != 0) throw new InvalidOperationException($"testbed/up {string.Join(' ', args)} failed ({up.ExitCode}): {up.Stderr}");
+        }
+        catch
+        {
+            await testbed.DisposeAsync();
+            throw;
+        }
+
+        return testbed;
+    }
+
+    public string Namespace(int host) => $"{Name}-h{host}";
+
+    public string HostAddress(int host)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(host, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(host, Hosts);
+        return $"10.77.{Subnet}.{host + 1}";
+    }
+
+    public string PeerAddress(int host) => $"{HostAddress(host)}:{PeerPort}";
+
+    /// <summary>Runs a command inside host <paramref name="host"/>'s namespace.</summary>
+    public Task<CliResult> ExecAsync(int host, IReadOnlyList<string> command, TimeSpan? timeout = null) =>
+        ProcessRunner.RunAsync(RootFactAttribute.FindIp() ?? "ip", ["netns", "exec", Namespace(host), .. command], timeout ?? TimeSpan.FromMinutes(3));
+
+    /// <summary><c>./shoal ARGS</c> inside host <paramref name="host"/>'s namespace.</summary>
+    public Task<CliResult> ShoalAsync(int host, params string[] args) => ExecAsync(host, [.. ShoalCommand, .. args]);
+
+    /// <summary>Starts <c>shoal up</c> for <paramref name="home"/> on host <paramref name="host"/>; disposed with the testbed.</summary>
+    public async Task<TestbedNode> StartNodeAsync(int host, string home, params string[] extraArgs)
+    {
+        var node = await TestbedNode.StartAsync(this, host, home, extraArgs);
+        lock (_nodes) _nodes.Add(node);
+        return node;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        List<TestbedNode> nodes;
+        lock (_nodes) nodes = [.. _nodes];
+        foreach (var node in nodes) await node.DisposeAsync();
+
+        var down = await ProcessRunner.RunAsync(Path.Combine(Scripts, "down"), [Name], TimeSpan.FromMinutes(1));
+        Directory.Dispose();
+        if (down.ExitCode != 0) throw new InvalidOperationException($"testbed/down {Name} failed: {down.Stderr}");
+    }
+
+    /// <summary>
+    /// Builds <c>./shoal</c> in the root namespace and runs a copy of the result. The wrapper itself is not run in
+    /// a namespace: a source edited during the run would make it rebuild there, with no network for NuGet, in the
+    /// middle of a test, and replace the program under nodes that are running it.
+    /// </summary>
+    private static async Task<string> SnapshotShoalAsync()
+    {
+        var version = await ShoalCli.RunAsync("--version");
+        if (version.ExitCode != 0) throw new InvalidOperationException($"./shoal does not build or run: {ProcessRunner.Describe(version)}");
+        var built = Path.Combine(ShoalCli.RepositoryRoot, ".shoal-build");
+        var snapshot = Path.Combine(Path.GetTempPath(), $"shoal-testbed-bin-{Guid.NewGuid():N}");
+        // Under the wrapper's build lock, so a build started meanwhile by someone else is never copied half-written.
+        var copy = await ProcessRunner.RunAsync("flock", [Path.Combine(built, ".lock"), "cp", "-R", built, snapshot], TimeSpan.FromMinutes(5));
+        if (copy.ExitCode != 0) throw new InvalidOperationException($"copying {built}: {ProcessRunner.Describe(copy)}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                System.IO.Directory.Delete(snapshot, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: it is a few MB in the temp directory.
+            }
+        };
+        return Path.Combine(snapshot, "shoal.dll");
+    }
+}
+
+/// <summary>Runs a program to completion with captured output; a timeout kills its whole tree.</summary>
+internal static class ProcessRunner
+{
+    public static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        info.Environment.Remove(Shoal.Node.Home.NodeHome.EnvironmentVariable);
+        return info;
+    }
+
+    public static async Task<CliResult> RunAsync(string fileName, IEnumerable<string> args, TimeSpan timeout)
+    {
+        var info = StartInfo(fileName, args);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {fileName}");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout}");
+        }
+
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    public static string Describe(CliResult result)
+    {
+        var text = new StringBuilder().Append("exit ").Append(result.ExitCode);
+        if (result.Stdout.Length > 0) text.Append("; stdout: ").Append(result.Stdout.Trim());
+        if (result.Stderr.Length > 0) text.Append("; stderr: ").Append(result.Stderr.Trim());
+        return text.ToString();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Shoal.Integration.Tests.Support;
+using Shoal.Node.Home;
+
+namespace Shoal.Integration.Tests.Testbed;
+
+public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList<string> Addresses);
+
+/// <summary>
+/// <c>shoal up</c> running in one testbed host's namespace. Its API listens on 127.0.0.1 inside that namespace,
+/// out of the test's reach, so every question goes through the CLI run in the same namespace.
+/// </summary>
+public sealed class TestbedNode : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private bool _disposed;
+
+    private TestbedNode(Testbed testbed, int host, string home, Process process)
+    {
+        Testbed = testbed;
+        Host = host;
+        Home = home;
+        _process = process;
+    }
+
+    public Testbed Testbed { get; }
+
+    public int Host { get; }
+
+    public string Home { get; }
+
+    public string Id { get; private set; } = "";
+
+    public string Name { get; private set; } = "";
+
+    public string Address => Testbed.PeerAddress(Host);
+
+    public bool HasExited => _disposed || _process.HasExited;
+
+    /// <summary>Everything the node printed so far (its log), for assertions and failure messages.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    internal static async Task<TestbedNode> StartAsync(Testbed testbed, int host, string home, IReadOnlyList<string> extraArgs)
+    {
+        var runtime = new NodeHome(home).RuntimePath;
+        if (File.Exists(runtime)) File.Delete(runtime);
+        var info = ProcessRunner.StartInfo(
+            RootFactAttribute.FindIp() ?? "ip",
+            ["netns", "exec", testbed.Namespace(host), .. Testbed.ShoalCommand, "up", "--home", home, "--listen", testbed.PeerAddress(host), "--api", "127.0.0.1:0", .. extraArgs]);
+        var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start ip netns exec");
+        process.StandardInput.Close();
+        var node = new TestbedNode(testbed, host, home, process);
+        process.OutputDataReceived += (_, e) => node.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await Eventually.TrueAsync(
+                () =>
+                {
+                    if (process.HasExited) throw new InvalidOperationException($"shoal up on host {host} exited with {process.ExitCode}: {node.Output}");
+                    return File.Exists(runtime);
+                },
+                $"the node on host {host} to start",
+                TimeSpan.FromSeconds(60));
+            var status = await node.RunCliAsync("status", "--json");
+            if (status.ExitCode != 0) throw new InvalidOperationException($"shoal status on host {host}: {ProcessRunner.Describe(status)}");
+            using var json = JsonDocument.Parse(status.Stdout);
+            node.Id = json.RootElement.GetProperty("id").GetString()!;
+            node.Name = json.RootElement.GetProperty("name").GetString()!;
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+
+        return node;
+    }
+
+    /// <summary><c>shoal COMMAND --home HOME REST...</c> inside this node's namespace.</summary>
+    public Task<CliResult> RunCliAsync(params string[] args)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(args.Length);
+        return Testbed.ShoalAsync(Host, [args[0], "--home", Home, .. args[1..]]);
+    }
+
+    public async Task<IReadOnlyList<PeerView>> PeersAsync()
+    {
+        var result = await RunCliAsync("peers", "--json");
+        if (result.ExitCode != 0) throw new InvalidOperationException($"shoal peers on host {Host}: {ProcessRunner.Describe(result)}");
+        using var json = JsonDocument.Parse(result.Stdout);
+        return
+        [
+            .. json.RootElement.EnumerateArray().Select(p => new PeerView(
+                p.GetProperty("id").GetString()!,
+                p.GetProperty("name").GetString() ?? "",
+                p.GetProperty("online").GetBoolean(),
+                [.. p.GetProperty("addresses").EnumerateArray().Select(a => a.GetString() ?? "")])),
+        ];
+    }
+
+    public async Task<bool> SeesOnlineAsync(TestbedNode other) =>
+        (await PeersAsync()).Any(p => p.Id == other.Id && p.Online);
+
+    /// <summary>SIGKILL of the whole tree: no shutdown code runs, like a crash or a power cut.</summary>
+    public async Task KillAsync()
+    {
+        if (HasExited) return;
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+    }
+}

@@ -1,0 +1,87 @@
+namespace Shoal.Net.Tests.Discovery;
+
+/// <summary>
+/// A clock that moves only when a test says so. Its timers fire inside <see cref="Advance"/>, in due order, so a
+/// periodic timer ticks exactly as often as the advanced time allows.
+/// </summary>
+public sealed class ManualTimeProvider : TimeProvider
+{
+    private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly Lock _gate = new();
+    private readonly List<ManualTimer> _timers = [];
+    private long _ticks;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp()
+    {
+        lock (_gate) return _ticks;
+    }
+
+    public override DateTimeOffset GetUtcNow() => Epoch + TimeSpan.FromTicks(GetTimestamp());
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(this, callback, state);
+        lock (_gate) _timers.Add(timer);
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    public void Advance(TimeSpan by)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(by, TimeSpan.Zero);
+        long target;
+        lock (_gate) target = _ticks + by.Ticks;
+        while (true)
+        {
+            ManualTimer? due;
+            lock (_gate)
+            {
+                due = _timers.Where(t => t.DueAt <= target).MinBy(t => t.DueAt);
+                if (due is null)
+                {
+                    _ticks = target;
+                    return;
+                }
+
+                _ticks = Math.Max(_ticks, due.DueAt);
+                due.DueAt = due.Period > 0 ? due.DueAt + due.Period : long.MaxValue;
+            }
+
+            due.Fire();
+        }
+    }
+
+    private sealed class ManualTimer(ManualTimeProvider owner, TimerCallback callback, object? state) : ITimer
+    {
+        public long DueAt { get; set; } = long.MaxValue;
+
+        public long Period { get; private set; }
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            lock (owner._gate)
+            {
+                DueAt = dueTime == Timeout.InfiniteTimeSpan ? long.MaxValue : owner._ticks + dueTime.Ticks;
+                Period = period == Timeout.InfiniteTimeSpan ? 0 : period.Ticks;
+            }
+
+            return true;
+        }
+
+        public void Fire() => callback(state);
+
+        public void Dispose()
+        {
+            lock (owner._gate) owner._timers.Remove(this);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
