@@ -41,6 +41,29 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task Two_nodes_dialling_each_other_at_once_keep_exactly_one_connection()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var b = await TestNode.StartAsync("b", Shoal.Node.Home.NodeSetup.CreateInvite(a.Node.Home, [a.Address]), peers: []);
+
+        for (var round = 0; round < 5; round++)
+        {
+            await Task.WhenAll(
+                a.Node.Connections.DialAsync(b.Address, CancellationToken.None),
+                b.Node.Connections.DialAsync(a.Address, CancellationToken.None));
+
+            // Both sides settle on the same link: one dialled it, the other accepted it. Had each kept its own
+            // dial, both would be the client.
+            await Eventually.TrueAsync(
+                () => a.Node.Connections.Connections.Count(c => c.IsOpen) == 1 && b.Node.Connections.Connections.Count(c => c.IsOpen) == 1,
+                "each side to keep exactly one open connection");
+            var fromA = a.Node.Connections.Get(b.Node.DeviceId)!;
+            var fromB = b.Node.Connections.Get(a.Node.DeviceId)!;
+            Assert.NotEqual(fromA.IsClient, fromB.IsClient);
+        }
+    }
+
+    [Fact]
     public async Task A_node_cannot_revoke_itself_and_a_bad_device_id_is_a_clear_error()
     {
         await using var a = await TestNode.StartFoundingAsync("a");

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Threading.Channels;
 
 namespace Shoal.Net.Discovery;
 
@@ -33,8 +32,7 @@ public sealed class InMemoryDatagramNetwork
 public sealed class InMemoryDatagramEndpoint : IDatagramTransport
 {
     private readonly InMemoryDatagramNetwork _network;
-    private readonly Channel<(byte[] Datagram, IPEndPoint Source)> _inbox =
-        Channel.CreateUnbounded<(byte[] Datagram, IPEndPoint Source)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly DatagramInbox _inbox = new(4096, nameof(InMemoryDatagramEndpoint));
 
     internal InMemoryDatagramEndpoint(InMemoryDatagramNetwork network, IPEndPoint source)
     {
@@ -54,31 +52,16 @@ public sealed class InMemoryDatagramEndpoint : IDatagramTransport
         return ValueTask.CompletedTask;
     }
 
-    public async ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        byte[] datagram;
-        IPEndPoint source;
-        try
-        {
-            (datagram, source) = await _inbox.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            throw new ObjectDisposedException(nameof(InMemoryDatagramEndpoint));
-        }
-
-        var length = Math.Min(datagram.Length, buffer.Length);
-        datagram.AsSpan(0, length).CopyTo(buffer.Span);
-        return (length, source);
-    }
+    public ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _inbox.ReceiveAsync(buffer, cancellationToken);
 
     public void RaiseLocalAddressesChanged() => LocalAddressesChanged?.Invoke();
 
     public void Dispose()
     {
         _network.Detach(this);
-        _inbox.Writer.TryComplete();
+        _inbox.Complete();
     }
 
-    internal void Enqueue(byte[] datagram, IPEndPoint source) => _inbox.Writer.TryWrite((datagram, source));
+    internal void Enqueue(byte[] datagram, IPEndPoint source) => _inbox.Post(datagram, source);
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace Shoal.Net.Discovery;
@@ -32,9 +31,7 @@ public sealed class UdpDatagramTransport : IDatagramTransport
     private readonly Socket? _v4;
     private readonly Socket? _v6;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Channel<(byte[] Datagram, IPEndPoint Source)> _inbox =
-        Channel.CreateBounded<(byte[] Datagram, IPEndPoint Source)>(
-            new BoundedChannelOptions(InboxCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly DatagramInbox _inbox = new(InboxCapacity, nameof(UdpDatagramTransport));
     private readonly List<Task> _receivers = [];
     private int _disposed;
 
@@ -104,23 +101,8 @@ public sealed class UdpDatagramTransport : IDatagramTransport
         if (sent == 0 && lastError is not null) throw lastError;
     }
 
-    public async ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        byte[] datagram;
-        IPEndPoint source;
-        try
-        {
-            (datagram, source) = await _inbox.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            throw new ObjectDisposedException(nameof(UdpDatagramTransport));
-        }
-
-        var length = Math.Min(datagram.Length, buffer.Length);
-        datagram.AsSpan(0, length).CopyTo(buffer.Span);
-        return (length, source);
-    }
+    public ValueTask<(int Length, IPEndPoint Source)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _inbox.ReceiveAsync(buffer, cancellationToken);
 
     public void Dispose()
     {
@@ -129,7 +111,7 @@ public sealed class UdpDatagramTransport : IDatagramTransport
         _stopping.Cancel();
         _v4?.Dispose();
         _v6?.Dispose();
-        _inbox.Writer.TryComplete();
+        _inbox.Complete();
         _stopping.Dispose();
     }
 
@@ -265,7 +247,7 @@ public sealed class UdpDatagramTransport : IDatagramTransport
             {
                 var result = await socket.ReceiveFromAsync(buffer, SocketFlags.None, any, cancellationToken).ConfigureAwait(false);
                 // Dropped when full: a flood must cost bounded memory, and the reader rate-limits anyway.
-                _inbox.Writer.TryWrite((buffer.AsSpan(0, result.ReceivedBytes).ToArray(), (IPEndPoint)result.RemoteEndPoint));
+                _inbox.Post(buffer.AsSpan(0, result.ReceivedBytes).ToArray(), (IPEndPoint)result.RemoteEndPoint);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -18,6 +18,8 @@ namespace Shoal.Node.Peers;
 /// </summary>
 public sealed class ConnectionManager : IAsyncDisposable
 {
+    private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
     private static readonly TimeSpan TlsTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
@@ -71,9 +73,20 @@ public sealed class ConnectionManager : IAsyncDisposable
             socket.DualMode = true;
         }
 
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        socket.Bind(endPoint);
-        socket.Listen(128);
+        // Plain SO_REUSEADDR lets a restarted node rebind past TIME_WAIT. .NET's ReuseAddress would also set
+        // SO_REUSEPORT on Linux, letting a second node silently share the port and steal half the connections.
+        if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+        try
+        {
+            socket.Bind(endPoint);
+            socket.Listen(128);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new IOException($"cannot listen on {Endpoints.Format(endPoint)}: {e.Message} (is another node using this port? choose one with --listen)", e);
+        }
+
         _listeners.Add(socket);
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         ListenEndPoints = [.. ListenEndPoints, bound];
@@ -126,6 +139,13 @@ public sealed class ConnectionManager : IAsyncDisposable
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
+                return;
+            }
+            catch (HandshakeException e) when (e.Reason == CloseReason.Revoked)
+            {
+                // A revoked device at that address (or one that revoked us) will not be let in: stop trying.
+                _logger.LogInformation("Stopped dialling {Address}: {Error}", address, e.Message);
+                _dialers.TryRemove(address, out _);
                 return;
             }
             catch (Exception e) when (e is SocketException or IOException or HandshakeException or AuthenticationException or OperationCanceledException)

@@ -6,7 +6,7 @@ using Shoal.Node.Home;
 
 namespace Shoal.Integration.Tests.Testbed;
 
-public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList<string> Addresses);
+public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, bool Revoked);
 
 /// <summary>
 /// <c>shoal up</c> running in one testbed host's namespace. Its API listens on 127.0.0.1 inside that namespace,
@@ -106,7 +106,8 @@ public sealed class TestbedNode : IAsyncDisposable
                 p.GetProperty("id").GetString()!,
                 p.GetProperty("name").GetString() ?? "",
                 p.GetProperty("online").GetBoolean(),
-                [.. p.GetProperty("addresses").EnumerateArray().Select(a => a.GetString() ?? "")])),
+                [.. p.GetProperty("addresses").EnumerateArray().Select(a => a.GetString() ?? "")],
+                p.GetProperty("revoked").GetBoolean())),
         ];
     }
 
