@@ -68,7 +68,7 @@ public sealed class ShoalNode : IAsyncDisposable
             loggerFactory.CreateLogger("shoal.peers"),
             Time);
         Transfers = new TransferManager(
-            Home, _catalog, Library, Availability,
+            Home, identity.DeviceId, _catalog, Library, Availability,
             Connections.Get, Connections.Broadcast, OnBadData, _downloadLimit, new SwarmOptions(),
             loggerFactory.CreateLogger("shoal.transfers"), Time);
         Library.Offered += entry => Connections.Broadcast(new Inventory(Reset: false, [entry]));

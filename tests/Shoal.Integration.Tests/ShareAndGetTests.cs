@@ -101,6 +101,21 @@ public sealed class ShareAndGetTests
     }
 
     [Fact]
+    public async Task Getting_a_file_the_node_already_has_copies_it_locally_without_peers()
+    {
+        await using var a = await TestNode.StartFoundingAsync("alone");
+        var path = TestFiles.Create(a.Directory.Combine("src", "mine.bin"), 5 * 1024 * 1024 + 11, seed: 18);
+        var shared = await a.ShareAsync(path);
+
+        var got = await a.DownloadAsync(shared.Link);
+
+        Assert.Empty(a.Node.Connections.Connections);
+        Assert.Equal(Path.Combine(a.Downloads, "mine.bin"), got.Path);
+        Assert.Equal(TestFiles.Sha256(path), TestFiles.Sha256(got.Path!));
+        Assert.True(File.Exists(path));
+    }
+
+    [Fact]
     public async Task A_file_changed_after_sharing_is_never_served_as_the_old_content()
     {
         await using var a = await TestNode.StartFoundingAsync("a");

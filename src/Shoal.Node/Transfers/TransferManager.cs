@@ -17,6 +17,7 @@ namespace Shoal.Node.Transfers;
 public sealed class TransferManager : IAsyncDisposable
 {
     private readonly NodeHome _home;
+    private readonly DeviceId _self;
     private readonly Catalog _catalog;
     private readonly Library _library;
     private readonly Availability _availability;
@@ -32,11 +33,12 @@ public sealed class TransferManager : IAsyncDisposable
     private volatile bool _stopping;
 
     public TransferManager(
-        NodeHome home, Catalog catalog, Library library, Availability availability,
+        NodeHome home, DeviceId self, Catalog catalog, Library library, Availability availability,
         Func<DeviceId, PeerConnection?> connectionOf, Action<Message> broadcast, Action<DeviceId, FileId, int> reportBadData,
         TokenBucket downloadLimit, SwarmOptions swarmOptions, ILogger logger, TimeProvider time)
     {
         _home = home;
+        _self = self;
         _catalog = catalog;
         _library = library;
         _availability = availability;
@@ -103,9 +105,9 @@ public sealed class TransferManager : IAsyncDisposable
         PartialDownload? partial = null;
         try
         {
-            var manifest = _catalog.GetManifest(transfer.Id) ?? await FetchManifestAsync(transfer, token).ConfigureAwait(false);
+            var manifest = _library.FindManifest(transfer.Id) ?? _catalog.GetManifest(transfer.Id) ?? await FetchManifestAsync(transfer, token).ConfigureAwait(false);
             transfer.Manifest = manifest;
-            if (transfer.Name.Length == 0) transfer.Name = NameFromHolders(transfer.Id) ?? transfer.Id.ShortForm;
+            if (transfer.Name.Length == 0) transfer.Name = _library.GetLocal(transfer.Id)?.Name ?? NameFromHolders(transfer.Id) ?? transfer.Id.ShortForm;
             var partialPath = PartialPathOf(transfer.Id);
             var createdAt = _catalog.GetDownload(transfer.Id)?.CreatedAt ?? _time.GetUtcNow();
             _catalog.UpsertDownload(new DownloadRecord(transfer.Id, transfer.Name, manifest.Size, transfer.TargetDirectory, partialPath, DownloadStatus.Active, createdAt, null, null));
@@ -117,6 +119,7 @@ public sealed class TransferManager : IAsyncDisposable
             transfer.Swarm = swarm;
             _library.AddPartial(new PartialSource(manifest, transfer.Name, partial));
             foreach (var (peer, file) in _availability.HoldersOf(transfer.Id)) AddHolder(transfer, peer, file);
+            if (_library.GetLocal(transfer.Id) is not null) swarm.AddOrUpdatePeer(new LocalCopyPeer(_self, _library), Bitfield.Full(manifest.ChunkCount));
             transfer.State = TransferState.Downloading;
             await swarm.RunAsync(token).ConfigureAwait(false);
 

@@ -1,0 +1,58 @@
+using System.Buffers;
+using Shoal.Core;
+using Shoal.Net.Connections;
+using Shoal.Node.Content;
+using Shoal.Swarm;
+
+namespace Shoal.Node.Transfers;
+
+/// <summary>
+/// This node's own complete copy of a file, offered to the swarm like any peer: a get of a file the node already
+/// has copies it locally, and every chunk is still verified before it is written.
+/// </summary>
+internal sealed class LocalCopyPeer(DeviceId self, Library library) : ISwarmPeer
+{
+    public DeviceId Id => self;
+
+    public string Name => "local copy";
+
+    public async Task<IChunkBuffer> RequestChunkAsync(FileId file, int chunkIndex, int expectedLength, CancellationToken cancellationToken)
+    {
+        var buffer = new PooledChunk(expectedLength);
+        try
+        {
+            await library.ReadChunkAsync(file, chunkIndex, buffer.Writable, cancellationToken).ConfigureAwait(false);
+            return buffer;
+        }
+        catch (Exception e) when (e is ChunkServeException or IOException)
+        {
+            buffer.Dispose();
+            throw new ChunkUnavailableException($"the local copy cannot supply chunk {chunkIndex}: {e.Message}");
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A local file that no longer matches its hashes changed on disk; the library re-indexes it on read.</summary>
+    public void ReportBadData(FileId file, int chunkIndex)
+    {
+    }
+
+    private sealed class PooledChunk(int length) : IChunkBuffer
+    {
+        private byte[]? _array = ArrayPool<byte>.Shared.Rent(length);
+
+        public Memory<byte> Writable => _array.AsMemory(0, length);
+
+        public ReadOnlyMemory<byte> Memory => _array.AsMemory(0, length);
+
+        public void Dispose()
+        {
+            var array = Interlocked.Exchange(ref _array, null);
+            if (array is not null) ArrayPool<byte>.Shared.Return(array);
+        }
+    }
+}
