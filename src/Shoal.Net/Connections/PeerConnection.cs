@@ -710,6 +710,8 @@ public sealed class PeerConnection : IAsyncDisposable
         using var timer = new PeriodicTimer(PingInterval, _time);
         try
         {
+            // The first ping goes out at once, so the round-trip time is known as soon as the peer is.
+            SendPing();
             while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
             {
                 if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp)) > IdleTimeout)
@@ -718,15 +720,20 @@ public sealed class PeerConnection : IAsyncDisposable
                     return;
                 }
 
-                var now = _time.GetTimestamp();
-                Interlocked.Exchange(ref _pingSentTimestamp, now);
-                Send(new Ping((ulong)now));
+                SendPing();
             }
         }
         catch (OperationCanceledException)
         {
             // Closing.
         }
+    }
+
+    private void SendPing()
+    {
+        var now = _time.GetTimestamp();
+        Interlocked.Exchange(ref _pingSentTimestamp, now);
+        Send(new Ping((ulong)now));
     }
 
     private sealed class PendingRequest
