@@ -1,9 +1,10 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
 using Shoal.Integration.Tests.Support;
 using Shoal.Node.Home;
 using Xunit.Abstractions;
+
+using static Shoal.Integration.Tests.Testbed.TestbedNetwork;
 
 namespace Shoal.Integration.Tests.Testbed;
 
@@ -224,84 +225,11 @@ public sealed class TestbedTests(ITestOutputHelper output)
         Assert.True(elapsed >= floor, $"20 MiB arrived in {elapsed.TotalSeconds:F2} s, faster than an 80 Mbit/s link allows ({floor.TotalSeconds:F2} s)");
     }
 
-    /// <summary>Node 1 founds a network; hosts 2..count join it with the invite node 1 prints while running.</summary>
-    private static async Task<TestbedNode[]> StartNetworkAsync(Testbed bed, int count)
-    {
-        var firstHome = bed.Directory.Combine("h1");
-        await InitAsync(bed, 1, firstHome, joinCode: null);
-        var first = await bed.StartNodeAsync(1, firstHome);
-
-        // Run inside host 1's namespace so the invite carries the address the running node listens on (10.77.x.2).
-        var invite = await first.RunCliAsync("invite");
-        Assert.True(invite.ExitCode == 0, ProcessRunner.Describe(invite));
-        var code = invite.Stdout.Trim();
-
-        var joiners = await Task.WhenAll(Enumerable.Range(2, count - 1).Select(async host =>
-        {
-            var home = bed.Directory.Combine($"h{host}");
-            await InitAsync(bed, host, home, code);
-            return await bed.StartNodeAsync(host, home);
-        }));
-        return [first, .. joiners];
-    }
-
-    private static async Task InitAsync(Testbed bed, int host, string home, string? joinCode)
-    {
-        string[] args = joinCode is null
-            ? ["init", "--home", home, "--name", $"host{host}"]
-            : ["init", "--home", home, "--name", $"host{host}", "--join", joinCode];
-        var result = await bed.ShoalAsync(host, args);
-        Assert.True(result.ExitCode == 0, $"init on host {host}: {ProcessRunner.Describe(result)}");
-    }
-
     private static void ForgetPeers(string home)
     {
         var path = new NodeHome(home).ConfigPath;
         var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         config["peers"] = new JsonArray();
         File.WriteAllText(path, config.ToJsonString());
-    }
-
-    private static async Task<bool> SeesAllOnlineAsync(TestbedNode node, IEnumerable<TestbedNode> others)
-    {
-        var online = (await node.PeersAsync()).Where(p => p.Online).Select(p => p.Id).ToHashSet();
-        return others.All(o => online.Contains(o.Id));
-    }
-
-    private static async Task<string> PeerTablesAsync(IEnumerable<TestbedNode> nodes)
-    {
-        var text = new StringBuilder();
-        foreach (var node in nodes)
-        {
-            text.Append("host ").Append(node.Host).Append(" (").Append(node.Name).Append(", ").Append(node.Id).Append("): ");
-            try
-            {
-                if (node.HasExited)
-                {
-                    text.AppendLine("not running");
-                    continue;
-                }
-
-                var peers = await node.PeersAsync();
-                text.AppendLine(string.Join("; ", peers.Select(p => $"{p.Name} {(p.Online ? "online" : "offline")} [{string.Join(' ', p.Addresses)}]")));
-            }
-            catch (Exception e) when (e is InvalidOperationException or TimeoutException or System.Text.Json.JsonException)
-            {
-                text.AppendLine(e.Message);
-            }
-        }
-
-        return text.ToString();
-    }
-
-    /// <summary>Polls through the CLI (a process per question), so the interval is coarser than Eventually's.</summary>
-    private static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, Func<Task<string>> describe)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}; peers:\n{await describe()}");
-            await Task.Delay(PollInterval);
-        }
     }
 }
