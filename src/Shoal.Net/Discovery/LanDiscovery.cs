@@ -8,7 +8,14 @@ namespace Shoal.Net.Discovery;
 
 /// <summary>Counts of what discovery heard and did, for status output and tests.</summary>
 public readonly record struct DiscoveryStatistics(
-    long Sent, long Received, long Accepted, long Oversized, long DisallowedSource, long RateLimited, long Invalid, long Own, long Stale);
+    long Sent, long Received, long Accepted, long Oversized, long DisallowedSource, long RateLimited, long Invalid, long Own, long Stale)
+{
+    /// <summary>
+    /// Datagrams whose fate is decided: each received one ends in exactly one outcome. <see cref="Received"/> counts
+    /// on arrival, so only this says the other counts are final.
+    /// </summary>
+    public long Processed => Accepted + Oversized + DisallowedSource + RateLimited + Invalid + Own + Stale;
+}
 
 /// <summary>
 /// Zero-configuration discovery of the network's members on the local link. Announces this node at start, every

@@ -120,7 +120,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
 
         await sender.SendAsync(Packet(device, ["198.51.100.2:7420"]), default);
         await sender.SendAsync(older, default);
-        await WaitUntil(() => listener.Discovery.Statistics.Received == 2);
+        await WaitUntil(() => listener.Discovery.Statistics.Processed == 2);
 
         Assert.Equal(1, listener.Discovery.Statistics.Stale);
         Assert.Equal([new IPEndPoint(IPAddress.Parse("198.51.100.2"), 7420)], listener.Discovery.Peers[0].Addresses);
@@ -191,7 +191,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
 
         for (var i = 0; i < 100; i++) await flooder.SendAsync(Packet(Ids(66), ["[::]:7420"]), default);
         await honest.SendAsync(Packet(Ids(67), ["[::]:7420"]), default);
-        await WaitUntil(() => listener.Discovery.Statistics.Received == 101);
+        await WaitUntil(() => listener.Discovery.Statistics.Processed == 101);
 
         Assert.Equal(21, listener.Discovery.Statistics.Accepted);
         Assert.Equal(80, listener.Discovery.Statistics.RateLimited);
@@ -199,7 +199,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
 
         _time.Advance(TimeSpan.FromSeconds(1));
         for (var i = 0; i < 100; i++) await flooder.SendAsync(Packet(Ids(66), ["[::]:7420"]), default);
-        await WaitUntil(() => listener.Discovery.Statistics.Received == 201);
+        await WaitUntil(() => listener.Discovery.Statistics.Processed == 201);
         Assert.Equal(41, listener.Discovery.Statistics.Accepted);
     }
 
@@ -216,7 +216,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
             await flooder.SendAsync(Packet(Ids(1000 + i), ["[::]:7420"]), default);
         }
 
-        await WaitUntil(() => listener.Discovery.Statistics.Received == 300);
+        await WaitUntil(() => listener.Discovery.Statistics.Processed == 300);
         Assert.Equal(200, listener.Discovery.Statistics.Accepted);
         Assert.Equal(100, listener.Discovery.Statistics.RateLimited);
     }
@@ -243,7 +243,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
         var echo = _network.Attach(new IPEndPoint(IPAddress.Parse("192.0.2.1"), Port));
 
         await echo.SendAsync(Packet(node.Device, ["[::]:7420"]), default);
-        await WaitUntil(() => node.Discovery.Statistics.Received == 1);
+        await WaitUntil(() => node.Discovery.Statistics.Processed == 1);
 
         Assert.Equal(1, node.Discovery.Statistics.Own);
         Assert.Empty(node.Discovery.Peers);
@@ -275,7 +275,7 @@ public sealed class LanDiscoveryTests : IAsyncDisposable
         await sender.SendAsync(Array.Empty<byte>(), default);
         await sender.SendAsync(Packet(Ids(99), ["[::]:7420"]), default);
         await sender.SendAsync(Packet(Ids(98), ["[::]:7420"]), default);
-        await WaitUntil(() => listener.Discovery.Statistics.Received == 5);
+        await WaitUntil(() => listener.Discovery.Statistics.Processed == 5);
 
         Assert.Equal(1, listener.Discovery.Statistics.Oversized);
         Assert.Equal(2, listener.Discovery.Statistics.Invalid);
