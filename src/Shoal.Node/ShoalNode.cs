@@ -370,9 +370,9 @@ public sealed class ShoalNode : IAsyncDisposable
         public void OnInventory(PeerConnection connection, Inventory inventory)
         {
             node.Availability.Apply(connection.RemoteId, inventory);
+            node._catalog.SetPeerFiles([.. inventory.Entries.Select(e => new PeerFileRecord(connection.RemoteId, e.Id, e.Name, e.Size, e.ChunkCount, e.Chunks))]);
             foreach (var entry in inventory.Entries)
             {
-                node._catalog.SetPeerFile(connection.RemoteId, entry.Id, entry.Name, entry.Size, entry.ChunkCount, entry.Chunks);
                 if (node.Availability.Get(connection.RemoteId, entry.Id) is { } remote) node.Transfers.OnAvailable(connection.RemoteId, remote);
             }
         }

@@ -254,6 +254,19 @@ public sealed class Catalog : IDisposable
             ("$chunks", chunks?.ToArray()));
     }
 
+    /// <summary>
+    /// Records a whole inventory in one transaction: one commit instead of one per file, since a peer's inventory
+    /// arrives on its connection's read loop.
+    /// </summary>
+    public void SetPeerFiles(IReadOnlyList<PeerFileRecord> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        InTransaction(() =>
+        {
+            foreach (var f in files) SetPeerFile(f.Peer, f.File, f.Name, f.Size, f.ChunkCount, f.Chunks);
+        });
+    }
+
     public bool RemovePeerFile(DeviceId peer, FileId file) =>
         Execute("DELETE FROM peer_files WHERE device_id = $peer AND file_id = $file", ("$peer", Key(peer)), ("$file", Key(file))) > 0;
 

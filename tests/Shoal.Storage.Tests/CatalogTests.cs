@@ -310,6 +310,19 @@ public sealed class CatalogTests : IDisposable
     }
 
     [Fact]
+    public void SetPeerFiles_RecordsAWholeInventoryAndRollsBackOnABadEntry()
+    {
+        using var catalog = Catalog.Open(DatabasePath);
+        var peer = Ids.Device(1);
+        catalog.SetPeerFiles([new PeerFileRecord(peer, Ids.File(1), "a", 10, 1, null), new PeerFileRecord(peer, Ids.File(2), "b", 20, 2, null)]);
+
+        Assert.Throws<ArgumentException>(() => catalog.SetPeerFiles(
+            [new PeerFileRecord(peer, Ids.File(3), "c", 30, 3, null), new PeerFileRecord(peer, Ids.File(4), "d", 10, 3, new Bitfield(4))]));
+
+        Assert.Equal([Ids.File(1), Ids.File(2)], catalog.ListPeerFiles().Select(f => f.File).ToHashSet());
+    }
+
+    [Fact]
     public void SetPeerFile_WithABitfieldOfTheWrongLength_Throws()
     {
         using var catalog = Catalog.Open(DatabasePath);

@@ -121,8 +121,7 @@ public static class NodeApi
             var localState = local is not null ? "complete" : localVerified is { IsEmpty: false } ? "partial" : "none";
             var replicas = chunkCount == 0
                 ? holders.Count + (local is not null ? 1 : 0)
-                : Enumerable.Range(0, chunkCount).Min(i =>
-                    holders.Count(h => h.File.Has(i)) + (local is not null || (localVerified?[i] ?? false) ? 1 : 0));
+                : MinHolders(chunkCount, holders.Select(h => h.File.Snapshot()), local is not null ? null : localVerified ?? new Bitfield(chunkCount));
             result.Add(new FileDto(new ShoalLink(id, name).ToString(), id.ToString(), name, size, replicas, localState, holders.Count));
         }
 
@@ -143,6 +142,19 @@ public static class NodeApi
         if (request.Upload is { } up) node.UploadLimit.BytesPerSecond = up;
         if (request.Download is { } down) node.DownloadLimit.BytesPerSecond = down;
         return Results.Ok(new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
+    }
+
+    /// <summary>The fewest holders of any one chunk; <paramref name="localChunks"/> null means this node has all of them.</summary>
+    private static int MinHolders(int chunkCount, IEnumerable<Bitfield> remote, Bitfield? localChunks)
+    {
+        var counts = new int[chunkCount];
+        foreach (var field in remote.Append(localChunks ?? Bitfield.Full(chunkCount)))
+        {
+            if (field.Length != chunkCount) continue;
+            foreach (var i in field.SetIndices()) counts[i]++;
+        }
+
+        return counts.Min();
     }
 
     private static async Task<IResult> ShareAsync(ShoalNode node, ShareRequest request, CancellationToken cancellationToken)
