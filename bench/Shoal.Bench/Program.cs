@@ -90,7 +90,7 @@ internal static class Bench
             ["1to1"] = (1, "1to1: one seed, one sink"),
             ["3to1"] = (3, "3to1: three seeds, one sink"),
         };
-        if (options.Scenarios.Any(seedCounts.ContainsKey))
+        if (options.Scenarios.Any(s => seedCounts.ContainsKey(s) || s == "folder"))
         {
             var sourcePath = Path.Combine(workDir, "source.bin");
             var hash = await GenerateAsync(sourcePath, options.Size, cancellationToken).ConfigureAwait(false);
@@ -109,6 +109,17 @@ internal static class Bench
                 }
 
                 var table = Report.ScenarioTable(runs);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine($"## {title}");
+                Console.Out.WriteLine(table);
+                scenarios.Add((title, table));
+            }
+
+            if (options.Scenarios.Contains("folder"))
+            {
+                Console.Out.WriteLine("folder ...");
+                const string title = "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)";
+                var table = await FolderScenario.RunAsync(context, cancellationToken).ConfigureAwait(false);
                 Console.Out.WriteLine();
                 Console.Out.WriteLine($"## {title}");
                 Console.Out.WriteLine(table);

@@ -126,7 +126,7 @@ internal static class Scenario
         }
     }
 
-    private static async Task<NodeProcess> StartNodeAsync(
+    internal static async Task<NodeProcess> StartNodeAsync(
         BenchContext context, string dir, string name, string? invite, IReadOnlyList<string> peers, List<NodeProcess> nodes, CancellationToken cancellationToken)
     {
         var home = Path.Combine(dir, name);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Shoal.Node.Folder;
 using Shoal.Node.Home;
 
 namespace Shoal.Node;
@@ -24,6 +25,8 @@ public sealed record NodeOptions(NodeHome Home)
     public long? UploadLimit { get; init; }
 
     public long? DownloadLimit { get; init; }
+
+    public FolderOptions FolderOptions { get; init; } = new();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -15,6 +15,7 @@ using Shoal.Net.Connections;
 using Shoal.Net.Discovery;
 using Shoal.Node.Api;
 using Shoal.Node.Content;
+using Shoal.Node.Folder;
 using Shoal.Node.Home;
 using Shoal.Node.Peers;
 using Shoal.Node.Transfers;
@@ -71,9 +72,18 @@ public sealed class ShoalNode : IAsyncDisposable
             Home, identity.DeviceId, _catalog, Library, Availability,
             Connections.Get, Connections.Broadcast, OnBadData, _downloadLimit, new SwarmOptions(),
             loggerFactory.CreateLogger("shoal.transfers"), Time);
+        Folder = new SyncedFolder(
+            options.Folder ?? config.Folder ?? Home.DefaultFolder,
+            Home.TrashDirectory,
+            _catalog,
+            new FolderEnvironment(identity.DeviceId, NameOf, Connections.Get, _downloadLimit, OnBadData),
+            options.FolderOptions,
+            loggerFactory.CreateLogger("shoal.folder"),
+            Time);
         Library.Offered += entry => Connections.Broadcast(new Inventory(Reset: false, [entry]));
         Library.Withdrawn += id => Connections.Broadcast(new Removed(id));
         Connections.Connected += SendInventory;
+        Connections.Connected += Folder.OnConnected;
     }
 
     public NodeHome Home { get; }
@@ -97,6 +107,8 @@ public sealed class ShoalNode : IAsyncDisposable
     public ConnectionManager Connections { get; }
 
     public TransferManager Transfers { get; }
+
+    public SyncedFolder Folder { get; }
 
     public PeerReputation Reputation { get; }
 
@@ -169,6 +181,7 @@ public sealed class ShoalNode : IAsyncDisposable
         ListenEndPoint = Connections.Listen(listen);
         Connections.UpdateListenPort((ushort)ListenEndPoint.Port);
         await StartApiAsync(Endpoints.ParseListen(options.Api ?? Config.Api, NodeConfig.DefaultApiPort), cancellationToken).ConfigureAwait(false);
+        await Folder.StartAsync(cancellationToken).ConfigureAwait(false);
         WriteRuntimeInfo();
         Transfers.ResumeInterrupted();
         foreach (var peer in Config.Peers.Concat(options.Peers).Distinct(StringComparer.OrdinalIgnoreCase))
@@ -267,6 +280,9 @@ public sealed class ShoalNode : IAsyncDisposable
     public Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken) =>
         Library.ShareAsync(paths, progress: null, cancellationToken);
 
+    private string NameOf(DeviceId device) =>
+        device == DeviceId ? Name : Connections.Get(device)?.RemoteName ?? _catalog.GetPeer(device)?.Name ?? device.ShortForm;
+
     private (CloseReason Reason, string Text)? Refusal(DeviceId device) =>
         Revocations.IsRevoked(device) ? (CloseReason.Revoked, "this device was removed from the network")
         : Reputation.IsBanned(device) ? (CloseReason.Banned, "this node has banned you for sending corrupt data")
@@ -346,6 +362,7 @@ public sealed class ShoalNode : IAsyncDisposable
             await _api.DisposeAsync().ConfigureAwait(false);
         }
 
+        await Folder.DisposeAsync().ConfigureAwait(false);
         await Transfers.DisposeAsync().ConfigureAwait(false);
         await Connections.DisposeAsync().ConfigureAwait(false);
         Library.Dispose();
@@ -359,10 +376,17 @@ public sealed class ShoalNode : IAsyncDisposable
     private sealed class PeerServices(ShoalNode node) : IPeerServices
     {
         public ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(node.Library.FindManifest(file));
+            ValueTask.FromResult(node.Library.FindManifest(file) ?? node.Folder.FindManifest(file));
 
         public ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken) =>
-            node.Library.ReadChunkAsync(file, chunkIndex, destination, cancellationToken);
+            node.Library.FindManifest(file) is null && node.Folder.FindManifest(file) is not null
+                ? node.Folder.ReadChunkAsync(file, chunkIndex, destination, cancellationToken)
+                : node.Library.ReadChunkAsync(file, chunkIndex, destination, cancellationToken);
+
+        public void OnIndexRequest(PeerConnection connection, IndexRequest request) => node.Folder.OnIndexRequest(connection, request);
+
+        public ValueTask OnIndexUpdateAsync(PeerConnection connection, IndexUpdate update, CancellationToken cancellationToken) =>
+            node.Folder.OnIndexUpdateAsync(connection, update, cancellationToken);
 
         public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>
             node._uploadLimit.WaitAsync(bytes, cancellationToken);
@@ -405,6 +429,7 @@ public sealed class ShoalNode : IAsyncDisposable
             Interlocked.Add(ref node._uploadedClosed, connection.ChunkBytesSent);
             Interlocked.Add(ref node._downloadedClosed, connection.ChunkBytesReceived);
             node.Connections.Forget(connection);
+            node.Folder.OnDisconnected(connection);
             if (node.Connections.Get(connection.RemoteId) is null)
             {
                 node.Availability.Drop(connection.RemoteId);

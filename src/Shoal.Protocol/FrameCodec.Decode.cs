@@ -64,6 +64,12 @@ public static partial class FrameCodec
             case MessageType.ErrorResponse:
                 decoded = TryReadErrorResponse(ref reader, out message, out error);
                 break;
+            case MessageType.IndexRequest:
+                decoded = TryReadIndexRequest(ref reader, out message, out error);
+                break;
+            case MessageType.IndexUpdate:
+                decoded = TryReadIndexUpdate(ref reader, out message, out error);
+                break;
             default:
                 // Only Cancel is left: BodyLengthRange has already turned unknown types away.
                 decoded = TryReadCancel(ref reader, out message, out error);

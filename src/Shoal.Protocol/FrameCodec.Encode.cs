@@ -123,6 +123,12 @@ public static partial class FrameCodec
             case Cancel cancel:
                 writer.WriteUInt32(cancel.RequestId);
                 break;
+            case IndexRequest request:
+                WriteIndexRequest(ref writer, request);
+                break;
+            case IndexUpdate update:
+                WriteIndexUpdate(ref writer, update);
+                break;
         }
 
         Debug.Assert(writer.Written == HeaderSize + bodyLength, "the measured length must match what was written");
@@ -148,6 +154,8 @@ public static partial class FrameCodec
             ChunkResponse response => MeasureChunkResponse(response),
             ErrorResponse response => ErrorResponseFixedSize + MeasureErrorText(response),
             Cancel => 4,
+            IndexRequest request => MeasureIndexRequest(request),
+            IndexUpdate update => MeasureIndexUpdate(update),
             _ => throw new ArgumentException($"{message.GetType().Name} is not a protocol message.", nameof(message)),
         };
 

@@ -152,6 +152,8 @@ public static partial class FrameCodec
         MessageType.ChunkResponse => (4, 4 + ChunkingParameters.MaxSize),
         MessageType.ErrorResponse => (ErrorResponseFixedSize, ErrorResponseFixedSize + ErrorResponse.MaxTextBytes),
         MessageType.Cancel => (4, 4),
+        MessageType.IndexRequest => (IndexRequestFixedSize + 1, IndexRequestFixedSize + IndexRequest.MaxFolderBytes),
+        MessageType.IndexUpdate => (IndexUpdateFixedSize + 1, MaxBodyLength),
         _ => (-1, -1),
     };
 }

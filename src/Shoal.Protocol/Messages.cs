@@ -1,4 +1,5 @@
 using Shoal.Core;
+using Shoal.Core.Folder;
 
 namespace Shoal.Protocol;
 
@@ -19,6 +20,8 @@ public enum MessageType : byte
     ChunkResponse = 0x23,
     ErrorResponse = 0x24,
     Cancel = 0x25,
+    IndexRequest = 0x30,
+    IndexUpdate = 0x31,
 }
 
 public enum CloseReason : ushort
@@ -153,4 +156,35 @@ public sealed record ErrorResponse(uint RequestId, ErrorCode Code, string Text) 
 public sealed record Cancel(uint RequestId) : Message
 {
     public override MessageType Type => MessageType.Cancel;
+}
+
+/// <summary>
+/// Sent by each side on connect: "I hold your index of this folder up to <see cref="KnownSequence"/> of epoch
+/// <see cref="KnownEpoch"/>; send me what is newer". <see cref="KnownEpoch"/> 0 means I hold nothing of yours.
+/// </summary>
+public sealed record IndexRequest(string Folder, ulong KnownEpoch, long KnownSequence) : Message
+{
+    public const int MaxFolderBytes = 64;
+
+    public override MessageType Type => MessageType.IndexRequest;
+}
+
+/// <summary>
+/// Records of the sender's own index for a folder, in sequence order. <see cref="Reset"/>: forget everything you
+/// hold of my index for this folder first (sent when the epoch the receiver asked with is not the sender's current one).
+/// <see cref="Epoch"/> is never 0, which a request uses to say it holds nothing.
+/// </summary>
+public sealed record IndexUpdate(string Folder, ulong Epoch, bool Reset, IReadOnlyList<FileRecord> Records) : Message
+{
+    public const int MaxFolderBytes = IndexRequest.MaxFolderBytes;
+    public const int MaxRecords = 4096;
+    public const int MaxPathBytes = 4096;
+
+    /// <summary>A record's manifest travels inline only up to this many chunks; a longer one is fetched with <see cref="ManifestRequest"/>.</summary>
+    public const int MaxInlineChunks = 1024;
+
+    /// <summary>Unix permission bits: anything above is not a mode a peer may ask us to apply.</summary>
+    public const uint MaxPermissions = 0x0FFF;
+
+    public override MessageType Type => MessageType.IndexUpdate;
 }

@@ -9,7 +9,7 @@ namespace Shoal.Storage;
 /// The node's SQLite database. Thread-safe: one connection behind a lock, because SQLite serialises writers
 /// anyway, every call is short, and a single connection lets each statement stay prepared across calls.
 /// </summary>
-public sealed class Catalog : IDisposable
+public sealed partial class Catalog : IDisposable
 {
     private const int BusyTimeoutMilliseconds = 5000;
     private const int SqliteConstraintForeignKey = 787;

@@ -45,3 +45,16 @@ public sealed record PeerFileRecord(DeviceId Peer, FileId File, string Name, lon
 }
 
 public sealed record PeerRecord(DeviceId Id, string Name, IReadOnlyList<string> Addresses, DateTimeOffset LastSeen);
+
+public enum FolderEventKind
+{
+    Added = 0,
+    Modified = 1,
+    Deleted = 2,
+    Renamed = 3,
+    Conflict = 4,
+    Refused = 5,
+}
+
+/// <summary>Something that happened to a path of the synced folder, and which node did it.</summary>
+public sealed record FolderEvent(DateTimeOffset Time, string Path, DeviceId Device, string DeviceName, FolderEventKind Kind, string Detail);

@@ -79,7 +79,67 @@ internal static class CatalogSchema
         ) WITHOUT ROWID;
         """;
 
-    public static readonly IReadOnlyList<string> Migrations = [V1, V2];
+    /// <summary>
+    /// v3: the synced folder's index, this node's own and what each peer holds. A record carries its manifest so the
+    /// folder needs nothing from (and never keeps alive anything in) the manifests table. The content indexes are
+    /// partial, over live files only (kind 0 is a file), because only those are looked up by content.
+    /// </summary>
+    private const string V3 = """
+        CREATE TABLE folder_local (
+            path TEXT NOT NULL PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            modified_ns INTEGER NOT NULL,
+            permissions INTEGER NOT NULL,
+            modified_by BLOB NOT NULL,
+            version BLOB NOT NULL,
+            sequence INTEGER NOT NULL UNIQUE,
+            content BLOB NOT NULL,
+            manifest BLOB,
+            inode INTEGER NOT NULL
+        );
+
+        CREATE INDEX folder_local_content ON folder_local (content) WHERE deleted = 0 AND kind = 0;
+
+        CREATE TABLE folder_remote (
+            device BLOB NOT NULL,
+            path TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            modified_ns INTEGER NOT NULL,
+            permissions INTEGER NOT NULL,
+            modified_by BLOB NOT NULL,
+            version BLOB NOT NULL,
+            sequence INTEGER NOT NULL,
+            content BLOB NOT NULL,
+            manifest BLOB,
+            PRIMARY KEY (device, path)
+        ) WITHOUT ROWID;
+
+        CREATE INDEX folder_remote_path ON folder_remote (path);
+
+        CREATE INDEX folder_remote_content ON folder_remote (content) WHERE deleted = 0 AND kind = 0;
+
+        CREATE TABLE folder_remote_state (
+            device BLOB NOT NULL PRIMARY KEY,
+            epoch INTEGER NOT NULL,
+            sequence INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE folder_events (
+            id INTEGER PRIMARY KEY,
+            time_ticks INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            device BLOB NOT NULL,
+            device_name TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            detail TEXT NOT NULL
+        );
+        """;
+
+    public static readonly IReadOnlyList<string> Migrations = [V1, V2, V3];
 
     public static void Migrate(SqliteConnection connection)
     {

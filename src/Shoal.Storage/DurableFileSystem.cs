@@ -7,11 +7,14 @@ namespace Shoal.Storage;
 /// directories) and a rename that fails across file systems instead of silently copying (File.Move falls back to
 /// copying straight to the destination name, which leaves a partial file there if the machine stops mid-copy).
 /// </summary>
-internal static class DurableFileSystem
+public static class DurableFileSystem
 {
     private const int EIntr = 4;
     private const int EXDev = 18;
     private const int EInval = 22;
+    private const int EPerm = 1;
+    private const int EMLink = 31;
+    private const int ENotSup = 95;
     private const int ORdOnly = 0;
     private const int OCloExecLinux = 0x80000;
     private const int OCloExecMacOS = 0x1000000;
@@ -80,12 +83,28 @@ internal static class DurableFileSystem
         throw UnixError($"Could not move '{source}' to '{destination}'", errno);
     }
 
+    /// <summary>
+    /// Gives <paramref name="existing"/> a second name without copying. Returns false, with nothing changed, where the
+    /// file system cannot (different file systems, no hard links); the caller then copies.
+    /// </summary>
+    public static bool TryCreateHardLink(string existing, string link)
+    {
+        if (OperatingSystem.IsWindows()) return false;
+        if (Unix.Link(existing, link) == 0) return true;
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno is EXDev or EPerm or ENotSup or EMLink) return false;
+        throw UnixError($"Could not link '{existing}' to '{link}'", errno);
+    }
+
     private static IOException UnixError(string what, int errno) =>
         new($"{what}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
 
     /// <summary>The runtime resolves "libc" to the platform's C library (libc.so.6 on glibc, libSystem on macOS).</summary>
     private static class Unix
     {
+        [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+        public static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string link);
+
         [DllImport("libc", EntryPoint = "open", SetLastError = true)]
         public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 

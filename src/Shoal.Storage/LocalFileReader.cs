@@ -51,6 +51,15 @@ public sealed class LocalFileReader : IDisposable
         }
 
         var entry = Acquire(file.Path);
+        if (!MatchesCachedStat(entry, file))
+        {
+            // What is cached (an open handle, a recent stat) may predate the version asked for: a file rewritten or
+            // replaced since is looked at afresh before it is declared changed.
+            Evict(entry);
+            Release(entry);
+            entry = Acquire(file.Path);
+        }
+
         try
         {
             EnsureUnchanged(entry, file);
@@ -77,6 +86,9 @@ public sealed class LocalFileReader : IDisposable
             while (_recency.First is { } node) Evict(node.Value);
         }
     }
+
+    private static bool MatchesCachedStat(OpenFile entry, LocalFile file) =>
+        entry.Stat is not { } stat || (stat.Exists && stat.Length == file.Size && stat.LastWriteUtc == file.LastWriteUtc);
 
     private void EnsureUnchanged(OpenFile entry, LocalFile file)
     {

@@ -97,6 +97,9 @@ public class HeaderTests
     [InlineData(MessageType.ChunkResponse, 3)]
     [InlineData(MessageType.ChunkResponse, 4 + ChunkingParameters.MaxSize + 1)]
     [InlineData(MessageType.ErrorResponse, 1033)]
+    [InlineData(MessageType.IndexRequest, 18)]
+    [InlineData(MessageType.IndexRequest, 18 + 64 + 1)]
+    [InlineData(MessageType.IndexUpdate, 13)]
     public void Body_sizes_no_valid_message_can_have_are_rejected_before_buffering(MessageType type, int bodyLength)
     {
         Assert.Equal(FrameStatus.Invalid, FrameCodec.TryReadHeader(Prefix((uint)bodyLength + 1, (byte)type), out _, out _, out var error));

@@ -3,7 +3,7 @@ using Shoal.Core;
 
 namespace Shoal.Protocol.Tests;
 
-public class InvalidBodyTests
+public partial class InvalidBodyTests
 {
     private static readonly byte[] Id = Samples.FileOf(1).Value.ToArray();
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using Shoal.Core;
+using Shoal.Core.Folder;
 
 namespace Shoal.Protocol.Tests;
 
@@ -156,6 +157,32 @@ internal static class Samples
         return field;
     }
 
+    public static readonly DeviceId Device = DeviceId.FromBytes(Pattern(Hash256.Size, 42));
+
+    /// <summary>rw-r--r--, written in binary because C# has no octal literals.</summary>
+    public const uint FileMode = 0b110_100_100;
+
+    public static VersionVector Version(params (ulong Device, ulong Value)[] counters) =>
+        VersionVector.FromCounters(counters.Select(c => new VersionCounter(c.Device, c.Value)));
+
+    /// <summary>Every counter a version may hold, with the extreme device keys and values.</summary>
+    public static readonly VersionVector FullVersion = VersionVector.FromCounters(
+        Enumerable.Range(0, VersionVector.MaxCounters).Select(i => new VersionCounter(ulong.MaxValue - (ulong)i, ulong.MaxValue - (ulong)i)));
+
+    public static Manifest ManifestOf(params int[] lengths) =>
+        Manifest.FromLengthsAndHashes([.. lengths.Select((length, i) => (length, HashOf(1000 + i)))]);
+
+    /// <summary>A live file; its manifest goes along unless <paramref name="withManifest"/> is false.</summary>
+    public static FileRecord LiveFileRecord(string path, Manifest manifest, long sequence = 1, bool withManifest = true) =>
+        new(path, EntryKind.File, false, manifest.Size, 1_700_000_000_123_456_789, FileMode, Device, Version((1, 2), (7, 1)), sequence, manifest.Id,
+            withManifest ? manifest : null);
+
+    public static FileRecord DirectoryRecord(string path, bool deleted = false, long sequence = 1) =>
+        new(path, EntryKind.Directory, deleted, 0, -1, 0b111_101_101, Device, Version((3, 4)), sequence, default, null);
+
+    public static FileRecord DeletionRecord(string path, long sequence = 1) =>
+        new(path, EntryKind.File, true, 0, 0, 0, Device, Version((1, 3)), sequence, default, null);
+
     /// <summary>At least one of every message type, including edge values.</summary>
     public static readonly Message[] All =
     [
@@ -194,6 +221,20 @@ internal static class Samples
         new ErrorResponse(13, ErrorCode.NotFound, "no such file"),
         new ErrorResponse(14, ErrorCode.Internal, ""),
         new Cancel(15),
+        new IndexRequest("music", 0, 0),
+        new IndexRequest(string.Concat(Enumerable.Repeat("é", IndexRequest.MaxFolderBytes / 2)), ulong.MaxValue, long.MaxValue),
+        new IndexUpdate("photos", 1, true, []),
+        new IndexUpdate("docs", ulong.MaxValue, false,
+        [
+            LiveFileRecord("a/readme.txt", ManifestOf(10, 20, 5)),
+            LiveFileRecord("empty", ManifestOf(), sequence: 2),
+            LiveFileRecord("großes Bild 🐟.png", ManifestOf(100), sequence: 3, withManifest: false),
+            DirectoryRecord("a", sequence: 4),
+            DirectoryRecord("old dir", deleted: true, sequence: 5),
+            DeletionRecord("gone.txt", sequence: 6),
+            new("x", EntryKind.File, false, long.MaxValue, long.MinValue, IndexUpdate.MaxPermissions, default, FullVersion, long.MaxValue, FileOf(20), null),
+            new("y", EntryKind.File, true, long.MaxValue, long.MaxValue, 0, Device, VersionVector.Empty, 0, default, null),
+        ]),
     ];
 
     public static TheoryData<int> Indices()
@@ -243,6 +284,12 @@ internal static class Samples
                 Assert.Equal((e.RequestId, e.FileSize, e.TotalChunks, e.FirstChunk), (manifest.RequestId, manifest.FileSize, manifest.TotalChunks, manifest.FirstChunk));
                 Assert.Equal(e.Entries, manifest.Entries);
                 break;
+            case IndexUpdate e:
+                var update = (IndexUpdate)actual;
+                Assert.Equal((e.Folder, e.Epoch, e.Reset), (update.Folder, update.Epoch, update.Reset));
+                Assert.Equal(e.Records.Count, update.Records.Count);
+                for (var i = 0; i < e.Records.Count; i++) AssertSameRecord(e.Records[i], update.Records[i]);
+                break;
             case ChunkResponse e:
                 var chunk = (ChunkResponse)actual;
                 Assert.Equal(e.RequestId, chunk.RequestId);
@@ -252,5 +299,13 @@ internal static class Samples
                 Assert.Equal(expected, actual);
                 break;
         }
+    }
+
+    /// <summary>A manifest has no value equality, so it is compared by id and chunk list.</summary>
+    public static void AssertSameRecord(FileRecord expected, FileRecord actual)
+    {
+        Assert.Equal(expected with { Manifest = null }, actual with { Manifest = null });
+        Assert.Equal(expected.Manifest?.Id, actual.Manifest?.Id);
+        Assert.Equal(expected.Manifest?.Chunks, actual.Manifest?.Chunks);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Shoal.Core;
+using Shoal.Core.Folder;
 
 namespace Shoal.Protocol.Tests;
 
@@ -7,6 +8,10 @@ public class WriteValidationTests
 {
     private static readonly FileId File = Samples.FileOf(1);
     private static readonly byte[] Nonce = new byte[Hello.NonceSize];
+
+    private static readonly FileRecord Live = Samples.LiveFileRecord("a", Samples.ManifestOf(3));
+
+    private static IndexUpdate Update(FileRecord[] records) => new("f", 1, false, records);
 
     private static InventoryEntry Entry(string name = "a", long size = 1, int chunkCount = 1, Bitfield? chunks = null) =>
         new(File, name, size, chunkCount, chunks);
@@ -50,6 +55,35 @@ public class WriteValidationTests
         ["manifest negative first chunk"] = () => new ManifestResponse(1, 1, 1, -1, []),
         ["manifest entries missing"] = () => new ManifestResponse(1, 1, 1, 0, null!),
         ["chunk response larger than a chunk"] = () => new ChunkResponse(1, new byte[ChunkingParameters.MaxSize + 1]),
+        ["index request folder empty"] = () => new IndexRequest("", 1, 1),
+        ["index request folder over 64 bytes"] = () => new IndexRequest(new string('é', 33), 1, 1),
+        ["index request folder missing"] = () => new IndexRequest(null!, 1, 1),
+        ["index request negative sequence"] = () => new IndexRequest("f", 1, -1),
+        ["index update folder empty"] = () => Update([]) with { Folder = "" },
+        ["index update folder over 64 bytes"] = () => Update([]) with { Folder = new string('f', 65) },
+        ["index update epoch 0"] = () => Update([]) with { Epoch = 0 },
+        ["index update records missing"] = () => Update(null!),
+        ["index update record missing"] = () => Update([null!]),
+        ["index update with too many records"] = () => Update(Enumerable.Repeat(Live, IndexUpdate.MaxRecords + 1).ToArray()),
+        ["index update larger than a frame"] = () => Update(Enumerable.Repeat(Live with { Path = new string('p', 4096), Version = Samples.FullVersion }, 600).ToArray()),
+        ["index record path empty"] = () => Update([Live with { Path = "" }]),
+        ["index record path missing"] = () => Update([Live with { Path = null! }]),
+        ["index record path over 4096 bytes"] = () => Update([Live with { Path = new string('é', 2049) }]),
+        ["index record path with NUL"] = () => Update([Live with { Path = "a\0b" }]),
+        ["index record path with a lone surrogate"] = () => Update([Live with { Path = "bad\uDC00" }]),
+        ["index record kind undefined"] = () => Update([Live with { Kind = (EntryKind)2 }]),
+        ["index record negative size"] = () => Update([Live with { Size = -1, Manifest = null }]),
+        ["index record permissions over 0o7777"] = () => Update([Live with { Permissions = 0x1000 }]),
+        ["index record version missing"] = () => Update([Live with { Version = null! }]),
+        ["index record negative sequence"] = () => Update([Live with { Sequence = -1 }]),
+        ["index directory with content"] = () => Update([Samples.DirectoryRecord("d") with { Content = File }]),
+        ["index directory with a manifest"] = () => Update([Samples.DirectoryRecord("d") with { Manifest = Samples.ManifestOf() }]),
+        ["index deletion with content"] = () => Update([Samples.DeletionRecord("d") with { Content = File }]),
+        ["index deletion with a manifest"] = () => Update([Live with { Deleted = true }]),
+        ["index manifest of other content"] = () => Update([Live with { Content = File }]),
+        ["index manifest of another size"] = () => Update([Live with { Size = Live.Size + 1 }]),
+        ["index manifest too long to inline of other content"] = () =>
+            Update([Samples.LiveFileRecord("big", Samples.ManifestOf([.. Enumerable.Repeat(1, IndexUpdate.MaxInlineChunks + 1)])) with { Content = File }]),
     };
 
     [Theory]

@@ -1,11 +1,14 @@
 using Microsoft.Data.Sqlite;
 using Shoal.Core;
+using Shoal.Core.Folder;
 
 namespace Shoal.Storage.Tests;
 
 public sealed class CatalogTests : IDisposable
 {
     private static readonly DateTimeOffset Added = new DateTimeOffset(2025, 3, 4, 5, 6, 7, 891, TimeSpan.Zero).AddTicks(2345);
+
+    private const string DropFolderTables = "DROP TABLE folder_local; DROP TABLE folder_remote; DROP TABLE folder_remote_state; DROP TABLE folder_events;";
 
     private readonly TestDirectory _dir = new();
 
@@ -22,7 +25,7 @@ public sealed class CatalogTests : IDisposable
 
         using var connection = OpenRaw();
         Assert.Equal(Catalog.SchemaVersion, Scalar<long>(connection, "PRAGMA user_version"));
-        Assert.Equal(2, Catalog.SchemaVersion);
+        Assert.Equal(3, Catalog.SchemaVersion);
         Assert.Equal("wal", Scalar<string>(connection, "PRAGMA journal_mode"));
         var tables = new List<string>();
         using (var command = connection.CreateCommand())
@@ -32,7 +35,12 @@ public sealed class CatalogTests : IDisposable
             while (reader.Read()) tables.Add(reader.GetString(0));
         }
 
-        Assert.Equal(["download_chunks", "downloads", "local_files", "manifests", "peer_files", "peers", "revoked_devices", "settings"], tables);
+        Assert.Equal(
+            [
+                "download_chunks", "downloads", "folder_events", "folder_local", "folder_remote", "folder_remote_state",
+                "local_files", "manifests", "peer_files", "peers", "revoked_devices", "settings",
+            ],
+            tables);
     }
 
     [Fact]
@@ -43,12 +51,7 @@ public sealed class CatalogTests : IDisposable
             catalog.SetSetting("name", "old");
         }
 
-        using (var connection = OpenRaw())
-        using (var command = connection.CreateCommand())
-        {
-            command.CommandText = "DROP TABLE revoked_devices; PRAGMA user_version = 1;";
-            command.ExecuteNonQuery();
-        }
+        Downgrade(1, "DROP TABLE revoked_devices; " + DropFolderTables);
 
         var device = DeviceId.FromBytes(Enumerable.Repeat((byte)3, 32).ToArray());
         using (var catalog = Catalog.Open(DatabasePath))
@@ -62,6 +65,42 @@ public sealed class CatalogTests : IDisposable
         {
             Assert.Equal([device], catalog.ListRevokedDevices());
         }
+    }
+
+    [Fact]
+    public void Open_VersionTwoDatabase_MigratesToTheCurrentSchemaKeepingData()
+    {
+        var content = new TestContent(9, 30, 40);
+        var revoked = Ids.Device(7);
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            catalog.SetSetting("name", "old");
+            catalog.UpsertLocalFile(NewLocalFile(content.Manifest, "/data/a.bin"));
+            catalog.RevokeDevice(revoked, Added);
+        }
+
+        Downgrade(2, DropFolderTables);
+
+        var record = new FileRecord("a.bin", EntryKind.File, false, content.Manifest.Size, 1, 0x1a4, Ids.Device(1), VersionVector.Empty.Increment(1), 0, content.Manifest.Id, content.Manifest);
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            Assert.Equal("old", catalog.GetSetting("name"));
+            Assert.Equal("/data/a.bin", catalog.GetLocalFile(content.Manifest.Id)?.Path);
+            Assert.Equal([revoked], catalog.ListRevokedDevices());
+            Assert.Equal(1, Assert.Single(catalog.SaveLocalEntries([new LocalEntry(record, 5)])).Sequence);
+            catalog.ApplyRemoteIndex(Ids.Device(2), 1, false, [record]);
+            catalog.AddFolderEvents([new FolderEvent(Added, "a.bin", Ids.Device(1), "laptop", FolderEventKind.Added, "")]);
+        }
+
+        using (var catalog = Catalog.Open(DatabasePath))
+        {
+            Assert.Equal([record.Path], catalog.ListLocalEntries().Select(e => e.Record.Path));
+            Assert.Equal([Ids.Device(2)], catalog.FindRemoteHoldersOf(content.Manifest.Id));
+            Assert.Single(catalog.ListFolderEvents(10));
+        }
+
+        using var connection = OpenRaw();
+        Assert.Equal(3L, Scalar<long>(connection, "PRAGMA user_version"));
     }
 
     [Fact]
@@ -408,6 +447,15 @@ public sealed class CatalogTests : IDisposable
         Assert.NotNull(actual);
         Assert.Equal(expected.Addresses, actual.Addresses);
         Assert.Equal(expected, actual with { Addresses = expected.Addresses });
+    }
+
+    /// <summary>Turns the database back into one at <paramref name="version"/>, as that version created it.</summary>
+    private void Downgrade(int version, string dropTables)
+    {
+        using var connection = OpenRaw();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"{dropTables} PRAGMA user_version = {version};";
+        command.ExecuteNonQuery();
     }
 
     private SqliteConnection OpenRaw()

@@ -16,7 +16,26 @@ public static class InfoCommands
         Console.Out.WriteLine($"Web UI     {status.Api}");
         Console.Out.WriteLine($"Peers      {status.PeersOnline} online of {status.PeersKnown} known");
         Console.Out.WriteLine($"Transfers  {status.ActiveTransfers} active; {ByteSize.Format(status.UploadedBytes)} sent, {ByteSize.Format(status.DownloadedBytes)} received");
+        WriteFolder(status.Folder);
         return ExitCodes.Success;
+    }
+
+    private static void WriteFolder(FolderDto folder)
+    {
+        var state = folder.State switch
+        {
+            "syncing" => $"syncing {folder.NeedFiles} file{(folder.NeedFiles == 1 ? "" : "s")}",
+            "idle" => "in sync",
+            _ => folder.State,
+        };
+        var conflicts = folder.Conflicts == 0 ? "" : $", {folder.Conflicts} conflict cop{(folder.Conflicts == 1 ? "y" : "ies")}";
+        Console.Out.WriteLine($"Folder     {folder.Path}: {state}; {folder.Files} files ({ByteSize.Format(folder.Bytes)}), {folder.Directories} directories{conflicts}");
+        if (folder.Problem is not null) Console.Out.WriteLine($"           {folder.Problem}");
+        if (folder.Events.Count == 0) return;
+        Console.Out.WriteLine("Recent changes");
+        Table.Write(
+            ["WHEN", "WHAT", "PATH", "BY", "DETAIL"],
+            [.. folder.Events.Select(e => new[] { e.Time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), e.Kind, e.Path, e.DeviceName, e.Detail })]);
     }
 
     public static async Task<int> PeersAsync(Arguments args, CancellationToken cancellationToken)

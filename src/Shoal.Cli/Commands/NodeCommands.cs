@@ -94,7 +94,6 @@ public static class NodeCommands
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         // Both flags are part of the public surface already; until their features land, say so instead of ignoring them.
         if (args.Values("--tracker").Count > 0) Console.Error.WriteLine("shoal up: trackers are not supported by this version yet; --tracker is ignored");
-        if (args.Value("--folder") is not null) Console.Error.WriteLine("shoal up: synced folders are not supported by this version yet; --folder is not synced");
         await using var node = await ShoalNode.StartAsync(options, stop.Token).ConfigureAwait(false);
         Console.Out.WriteLine($"Shoal node '{node.Name}' ({node.DeviceId}) is up.");
         Console.Out.WriteLine($"Peers: {Shoal.Node.Peers.Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");

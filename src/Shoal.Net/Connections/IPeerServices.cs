@@ -22,6 +22,14 @@ public interface IPeerServices
 
     void OnRevoked(PeerConnection connection, Revoked revoked);
 
+    /// <summary>The peer asks for this node's folder index from a point on. A node without a synced folder ignores it.</summary>
+    void OnIndexRequest(PeerConnection connection, IndexRequest request)
+    {
+    }
+
+    /// <summary>Records of the peer's folder index; awaited by the connection's reader, which pauses meanwhile.</summary>
+    ValueTask OnIndexUpdateAsync(PeerConnection connection, IndexUpdate update, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     void OnClosed(PeerConnection connection, string reason);
 }
 

@@ -261,6 +261,25 @@ public sealed class PeerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Queues a message, waiting while the send queue is full: for senders of long streams such as an index.</summary>
+    public async ValueTask SendAsync(Message message, CancellationToken cancellationToken)
+    {
+        if (!IsOpen) return;
+        var writer = new ArrayBufferWriter<byte>(256);
+        FrameCodec.Write(message, writer);
+        var bytes = ArrayPool<byte>.Shared.Rent(writer.WrittenCount);
+        writer.WrittenSpan.CopyTo(bytes);
+        try
+        {
+            await _outgoing.Writer.WriteAsync(new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+            if (e is OperationCanceledException) throw;
+        }
+    }
+
     public async Task<ReceivedChunk> RequestChunkAsync(FileId file, int chunkIndex, CancellationToken cancellationToken)
     {
         var response = await RequestAsync(id => new ChunkRequest(id, file, chunkIndex), cancellationToken).ConfigureAwait(false);
@@ -439,6 +458,14 @@ public sealed class PeerConnection : IAsyncDisposable
                     }
 
                     buffer = buffer.Slice(FrameCodec.HeaderSize + bodyLength);
+                    if (message is IndexUpdate update)
+                    {
+                        // Awaited here, so a peer that sends index updates faster than they can be stored is slowed
+                        // down by TCP instead of filling memory.
+                        await _services.OnIndexUpdateAsync(this, update, token).ConfigureAwait(false);
+                        continue;
+                    }
+
                     if (!Dispatch(message!)) return;
                 }
 
@@ -527,6 +554,9 @@ public sealed class PeerConnection : IAsyncDisposable
                 return true;
             case Revoked revoked:
                 _services.OnRevoked(this, revoked);
+                return true;
+            case IndexRequest indexRequest:
+                _services.OnIndexRequest(this, indexRequest);
                 return true;
             case Ping ping:
                 Send(new Pong(ping.Payload));

@@ -7,7 +7,17 @@ public sealed record RuntimeInfo(string Url, string Token, int Pid);
 
 public sealed record StatusDto(
     string Id, string Name, string Network, IReadOnlyList<string> Listen, IReadOnlyList<string> Addresses, string Api, int PeersOnline, int PeersKnown,
-    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home);
+    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home, FolderDto Folder);
+
+/// <summary>The synced folder: <see cref="State"/> is idle, scanning, syncing or error; <see cref="NeedFiles"/> paths still to pull.</summary>
+public sealed record FolderDto(
+    string Path, string State, int NeedFiles, int Files, long Bytes, int Directories, int Conflicts, DateTimeOffset? LastScan, string? Problem,
+    IReadOnlyList<FolderEventDto> Events);
+
+/// <summary>One change in the folder: what (<see cref="Kind"/>: added, modified, deleted, renamed, conflict, refused), which node, when.</summary>
+public sealed record FolderEventDto(DateTimeOffset Time, string Path, string Kind, string Device, string DeviceName, string Detail);
+
+public sealed record ScanDto(int Changes, int FilesHashed, long BytesHashed, int Skipped);
 
 public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes, double UploadRate, double DownloadRate, bool Revoked);
 
@@ -38,6 +48,8 @@ public sealed record ErrorDto(string Error);
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = false, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(RuntimeInfo))]
 [JsonSerializable(typeof(StatusDto))]
+[JsonSerializable(typeof(FolderDto))]
+[JsonSerializable(typeof(ScanDto))]
 [JsonSerializable(typeof(IReadOnlyList<PeerDto>))]
 [JsonSerializable(typeof(IReadOnlyList<FileDto>))]
 [JsonSerializable(typeof(IReadOnlyList<SharedFileDto>))]

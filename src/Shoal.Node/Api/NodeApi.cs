@@ -29,6 +29,12 @@ public static class NodeApi
         var api = app.MapGroup("/api");
         api.MapGet("/status", () => Status(node));
         api.MapGet("/peers", () => Peers(node));
+        api.MapGet("/folder", (int? events) => Folder(node, events ?? 50));
+        api.MapPost("/folder/scan", async (CancellationToken ct) =>
+        {
+            var summary = await node.Folder.ScanAsync(null, ct).ConfigureAwait(false);
+            return new ScanDto(summary.Changes, summary.FilesHashed, summary.BytesHashed, summary.Skipped);
+        });
         api.MapPost("/revoke", (RevokeRequest request) => Revoke(node, request));
         api.MapGet("/limits", () => new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
         api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request));
@@ -69,7 +75,17 @@ public static class NodeApi
             node.UploadedBytes,
             node.DownloadedBytes,
             typeof(ShoalNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
-            node.Home.Root);
+            node.Home.Root,
+            Folder(node, 10));
+    }
+
+    private static FolderDto Folder(ShoalNode node, int events)
+    {
+        var status = node.Folder.Status();
+        var recent = node.Folder.RecentEvents(Math.Clamp(events, 0, 10_000))
+            .Select(e => new FolderEventDto(e.Time, e.Path, e.Kind.ToString().ToLowerInvariant(), e.Device.ToString(), e.DeviceName, e.Detail))
+            .ToList();
+        return new FolderDto(status.Path, status.State, status.NeedFiles, status.Files, status.Bytes, status.Directories, status.Conflicts, status.LastScan, status.Problem, recent);
     }
 
     private static IReadOnlyList<PeerDto> Peers(ShoalNode node)

@@ -22,6 +22,9 @@ public sealed class NodeHome(string root)
 
     public string DefaultFolder => Path.Combine(Root, "folder");
 
+    /// <summary>Where the synced folder keeps what it deleted or replaced.</summary>
+    public string TrashDirectory => Path.Combine(Root, "trash");
+
     public bool IsInitialised => File.Exists(ConfigPath) && File.Exists(MembershipPath);
 
     /// <summary>--home, else SHOAL_HOME, else $XDG_DATA_HOME/shoal, else ~/.local/share/shoal.</summary>

@@ -10,7 +10,8 @@ public static class TestFiles
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         var random = new Random(seed);
         var block = new byte[1 << 20];
-        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        // FileShare.Read: .NET takes an exclusive advisory lock for FileShare.None, which a node serving the file refuses.
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20);
         for (long written = 0; written < size; written += block.Length)
         {
             random.NextBytes(block);

@@ -42,7 +42,7 @@ public sealed class TestNode : IAsyncDisposable
         var directory = new TempDirectory("shoal-node");
         var home = new NodeHome(directory.Combine("home"));
         NodeSetup.Init(home, name, folder: null, joinCode);
-        var node = await ShoalNode.StartAsync(new NodeOptions(home)
+        var options = new NodeOptions(home)
         {
             Listen = "127.0.0.1:0",
             Api = "127.0.0.1:0",
@@ -51,8 +51,36 @@ public sealed class TestNode : IAsyncDisposable
             UploadLimit = uploadLimit,
             DownloadLimit = downloadLimit,
             AllowSubnets = allowSubnets ?? [],
-        });
-        return new TestNode(node, directory);
+        };
+        return new TestNode(await ShoalNode.StartAsync(options), directory) { _options = options };
+    }
+
+    private NodeOptions _options = null!;
+
+    /// <summary>The node's synced folder on disk.</summary>
+    public string Folder => Node.Folder.Root;
+
+    /// <summary>Path of a file inside the synced folder.</summary>
+    public string InFolder(string relative) => Path.Combine(Folder, relative);
+
+    /// <summary>Stops the node, keeping its home and folder, so it can be started again with <see cref="StartAgainAsync"/>.</summary>
+    public async Task StopAsync()
+    {
+        Api.Dispose();
+        await Node.DisposeAsync();
+        _stopped = true;
+    }
+
+    private bool _stopped;
+    private bool _handedOver;
+
+    /// <summary>Starts a stopped node again on the same home and folder; the new object owns them from then on.</summary>
+    public async Task<TestNode> StartAgainAsync(Func<NodeOptions, NodeOptions>? change = null)
+    {
+        var options = change is null ? _options : change(_options);
+        var started = new TestNode(await ShoalNode.StartAsync(options), Directory) { _options = options };
+        _handedOver = true;
+        return started;
     }
 
     public async Task<SharedFileDto> ShareAsync(string path)
@@ -102,8 +130,12 @@ public sealed class TestNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        Api.Dispose();
-        await Node.DisposeAsync();
-        Directory.Dispose();
+        if (!_stopped)
+        {
+            Api.Dispose();
+            await Node.DisposeAsync();
+        }
+
+        if (!_handedOver) Directory.Dispose();
     }
 }

@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Shoal.Bench;
+
+/// <summary>
+/// Synced folder, A → B on loopback, measured as a user sees it: files dropped into A's folder until they are
+/// complete (and checked) in B's folder. Three parts: 1000 files of 4 KiB, one big file, and the latency from a
+/// small change on A to the same bytes on B.
+/// </summary>
+internal static class FolderScenario
+{
+    private const int SmallFiles = 1000;
+    private const int SmallFileSize = 4096;
+    private const int LatencySamples = 30;
+
+    public static async Task<string> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var dir = Path.Combine(context.WorkDir, "folder");
+        Directory.CreateDirectory(dir);
+        var nodes = new List<NodeProcess>();
+        try
+        {
+            var a = await Scenario.StartNodeAsync(context, dir, "a", null, [], nodes, cancellationToken).ConfigureAwait(false);
+            var invite = await Command.RunAsync(context.Shoal, ["invite", "--home", Path.Combine(dir, "a")], cancellationToken).ConfigureAwait(false);
+            var b = await Scenario.StartNodeAsync(context, dir, "b", invite, [a.ListenAddress], nodes, cancellationToken).ConfigureAwait(false);
+            await WaitAsync(async () => (await b.GetAsync("api/status", cancellationToken).ConfigureAwait(false))["peersOnline"]!.GetValue<int>() > 0, "B to connect to A", context.Timeout, cancellationToken).ConfigureAwait(false);
+            var folderA = Path.Combine(dir, "a", "folder");
+            var folderB = Path.Combine(dir, "b", "folder");
+
+            // 1000 × 4 KiB: written into a staging directory first, then moved in one rename, as a copy would land.
+            var staging = Path.Combine(dir, "staging-small");
+            Directory.CreateDirectory(staging);
+            for (var i = 0; i < SmallFiles; i++) await File.WriteAllBytesAsync(Path.Combine(staging, $"f{i:D4}.bin"), RandomNumberGenerator.GetBytes(SmallFileSize), cancellationToken).ConfigureAwait(false);
+            var clock = Stopwatch.StartNew();
+            Directory.Move(staging, Path.Combine(folderA, "small"));
+            await WaitAsync(() => Task.FromResult(CountFiles(Path.Combine(folderB, "small")) == SmallFiles), "B to have the 1000 small files", context.Timeout, cancellationToken).ConfigureAwait(false);
+            var smallSeconds = clock.Elapsed.TotalSeconds;
+            var mismatched = Directory.EnumerateFiles(Path.Combine(folderA, "small")).Count(f => !File.ReadAllBytes(f).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(folderB, "small", Path.GetFileName(f)))));
+            if (mismatched > 0) throw new BenchException($"{mismatched} small files differ on B");
+
+            // The big file: moved in (same file system) so the clock covers scan, hashing, transfer and the final rename.
+            clock.Restart();
+            File.Move(context.SourcePath, Path.Combine(folderA, "big.bin"));
+            var bigOnB = Path.Combine(folderB, "big.bin");
+            await WaitAsync(() => Task.FromResult(File.Exists(bigOnB) && new FileInfo(bigOnB).Length == context.Size), "B to have the big file", context.Timeout, cancellationToken).ConfigureAwait(false);
+            var bigSeconds = clock.Elapsed.TotalSeconds;
+            await using (var stream = File.OpenRead(bigOnB))
+            {
+                if (!(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)).AsSpan().SequenceEqual(context.SourceHash)) throw new BenchException("the big file differs on B");
+            }
+
+            File.Move(Path.Combine(folderA, "big.bin"), context.SourcePath);
+
+            // Change → peer: a small file rewritten on A, timed until B's copy has the new bytes.
+            var latencies = new List<double>();
+            var probeA = Path.Combine(folderA, "probe.txt");
+            var probeB = Path.Combine(folderB, "probe.txt");
+            for (var i = 0; i < LatencySamples; i++)
+            {
+                var text = $"change {i} {Guid.NewGuid()}";
+                clock.Restart();
+                await File.WriteAllTextAsync(probeA, text, cancellationToken).ConfigureAwait(false);
+                await WaitAsync(() => Task.FromResult(ReadOrNull(probeB) == text), "B to see the change", context.Timeout, cancellationToken, TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+                latencies.Add(clock.Elapsed.TotalMilliseconds);
+            }
+
+            latencies.Sort();
+            var report = new StringBuilder();
+            report.AppendLine("| measure | Shoal | Syncthing (PEERS.md) | ratio |");
+            report.AppendLine("| --- | --- | --- | --- |");
+            var filesPerSecond = SmallFiles / smallSeconds;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| 1000 × 4 KiB, drop into A → all on B | {smallSeconds:F2} s = {filesPerSecond:F0} files/s | 856 files/s | {filesPerSecond / 856:F1}× |");
+            var mbps = context.Size / bigSeconds / 1e6;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {context.Size / (double)(1L << 30):0.##} GiB file, move into A → complete on B | {bigSeconds:F2} s = {mbps:F0} MB/s | 218 MB/s | {mbps / 218:F2}× |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| change on A → same bytes on B ({LatencySamples} samples) | p50 {Percentile(latencies, 0.5):F0} ms, p95 {Percentile(latencies, 0.95):F0} ms, max {latencies[^1]:F0} ms | | |");
+            return report.ToString();
+        }
+        finally
+        {
+            foreach (var node in nodes) node.Dispose();
+            Bench.TryDelete(dir);
+        }
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    private static int CountFiles(string dir) => Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Count(f => !Path.GetFileName(f).StartsWith(".shoal-tmp.", StringComparison.Ordinal)) : 0;
+
+    private static string? ReadOrNull(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? interval = null)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (clock.Elapsed > timeout) throw new BenchException($"timed out waiting for {what}");
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+using System.Net.Http.Json;
+using Shoal.Core;
+using Shoal.Core.Folder;
+using Shoal.Integration.Tests.Support;
+using Shoal.Node.Api;
+using Shoal.Protocol;
+
+namespace Shoal.Integration.Tests;
+
+/// <summary>Three real nodes (TLS on loopback, SQLite, real folders and watchers) keeping one folder the same.</summary>
+public sealed class FolderSyncTests
+{
+    private static readonly TimeSpan SyncTimeout = TimeSpan.FromSeconds(20);
+
+    private static async Task<(TestNode A, TestNode B, TestNode C)> StartTrioAsync()
+    {
+        var a = await TestNode.StartFoundingAsync("a");
+        var b = await TestNode.StartJoiningAsync("b", a);
+        var c = await TestNode.StartJoiningAsync("c", a);
+        await b.WaitForPeerAsync(a);
+        await c.WaitForPeerAsync(a);
+        return (a, b, c);
+    }
+
+    private static async Task WaitForFileAsync(TestNode node, string relative, string sha256)
+    {
+        try
+        {
+            await Eventually.TrueAsync(
+                () => File.Exists(node.InFolder(relative)) && Safe(() => TestFiles.Sha256(node.InFolder(relative))) == sha256,
+                $"{node.Node.Name} to have {relative} with the right content",
+                SyncTimeout);
+        }
+        catch (TimeoutException e)
+        {
+            var folder = System.Text.Json.JsonSerializer.Serialize(await FolderAsync(node), ApiJson.Default.FolderDto);
+            throw new TimeoutException($"{e.Message}; it has {string.Join(", ", FilesUnder(node))}; folder: {folder}", e);
+        }
+    }
+
+    private static Task WaitForGoneAsync(TestNode node, string relative) =>
+        Eventually.TrueAsync(
+            () => !File.Exists(node.InFolder(relative)) && !Directory.Exists(node.InFolder(relative)),
+            $"{relative} to disappear on {node.Node.Name}",
+            SyncTimeout);
+
+    private static string? Safe(Func<string> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static string Write(TestNode node, string relative, string text)
+    {
+        var path = node.InFolder(relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+        return TestFiles.Sha256(path);
+    }
+
+    private static async Task<FolderDto> FolderAsync(TestNode node) =>
+        (await node.Api.GetFromJsonAsync("api/folder?events=1000", ApiJson.Default.FolderDto))!;
+
+    private static IEnumerable<string> FilesUnder(TestNode node) =>
+        Directory.EnumerateFiles(node.Folder, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(node.Folder, f).Replace('\\', '/')).Order(StringComparer.Ordinal);
+
+    [Fact]
+    public async Task Additions_edits_renames_deletions_and_directories_reach_every_node()
+    {
+        var (a, b, c) = await StartTrioAsync();
+        await using var _ = a;
+        await using var __ = b;
+        await using var ___ = c;
+
+        var small = Write(a, "notes/todo.txt", "buy milk\n");
+        var big = TestFiles.Sha256(TestFiles.Create(a.InFolder("media/video.bin"), 6 * 1024 * 1024 + 17, seed: 7));
+        Directory.CreateDirectory(a.InFolder("empty/inner"));
+        var fromB = Write(b, "from-b.txt", "written on b");
+        foreach (var node in new[] { a, b, c })
+        {
+            await WaitForFileAsync(node, "notes/todo.txt", small);
+            await WaitForFileAsync(node, "media/video.bin", big);
+            await WaitForFileAsync(node, "from-b.txt", fromB);
+            await Eventually.TrueAsync(() => Directory.Exists(node.InFolder("empty/inner")), $"the empty directory on {node.Node.Name}", SyncTimeout);
+        }
+
+        // Edit on C (which only knows A): the change travels C → A → B.
+        var edited = Write(c, "notes/todo.txt", "buy milk\nand bread\n");
+        await WaitForFileAsync(a, "notes/todo.txt", edited);
+        await WaitForFileAsync(b, "notes/todo.txt", edited);
+
+        // A rename is a move on the other nodes, not a transfer.
+        var receivedBefore = b.Node.DownloadedBytes;
+        File.Move(a.InFolder("media/video.bin"), a.InFolder("media/renamed.bin"));
+        await WaitForFileAsync(b, "media/renamed.bin", big);
+        await WaitForGoneAsync(b, "media/video.bin");
+        Assert.True(b.Node.DownloadedBytes - receivedBefore < 1024 * 1024, $"a rename moved {b.Node.DownloadedBytes - receivedBefore} bytes over the network");
+
+        // Deletions propagate; the deleted copy is kept in the trash.
+        File.Delete(b.InFolder("from-b.txt"));
+        Directory.Delete(a.InFolder("empty"), recursive: true);
+        foreach (var node in new[] { a, b, c })
+        {
+            await WaitForGoneAsync(node, "from-b.txt");
+            await WaitForGoneAsync(node, "empty");
+        }
+
+        Assert.Contains(Directory.EnumerateFiles(c.Node.Home.TrashDirectory, "from-b.txt", SearchOption.AllDirectories), f => TestFiles.Sha256(f) == fromB);
+        await Eventually.TrueAsync(
+            async () => (await FolderAsync(c)).Events.Any(e => e.Path == "from-b.txt" && e.Kind == "deleted" && e.Device == b.Node.DeviceId.ToString()),
+            "C's events to say that b deleted from-b.txt",
+            SyncTimeout);
+        Assert.Equal(FilesUnder(a), FilesUnder(b));
+        Assert.Equal(FilesUnder(a), FilesUnder(c));
+    }
+
+    [Fact]
+    public async Task Concurrent_edits_keep_both_versions_on_every_node()
+    {
+        var (a, b, c) = await StartTrioAsync();
+        await using var _ = a;
+        await using var ___ = c;
+        var original = Write(a, "plan.txt", "v1");
+        await WaitForFileAsync(b, "plan.txt", original);
+        await WaitForFileAsync(c, "plan.txt", original);
+
+        // B edits while it is offline, A edits meanwhile: neither knew of the other's change.
+        await b.StopAsync();
+        var fromA = Write(a, "plan.txt", "v2 from a");
+        await WaitForFileAsync(c, "plan.txt", fromA);
+        var fromB = Write(b, "plan.txt", "v2 from b, a longer edit");
+        await using var b2 = await b.StartAgainAsync();
+        await using var __ = b;
+
+        foreach (var node in new[] { a, b2, c })
+        {
+            await Eventually.TrueAsync(
+                () =>
+                {
+                    var contents = FilesUnder(node).Where(f => f.StartsWith("plan", StringComparison.Ordinal)).Select(f => Safe(() => TestFiles.Sha256(node.InFolder(f)))).ToList();
+                    return contents.Count == 2 && contents.Contains(fromA) && contents.Contains(fromB);
+                },
+                $"{node.Node.Name} to hold both edits of plan.txt",
+                SyncTimeout);
+        }
+
+        var conflictCopy = FilesUnder(a).Single(f => f != "plan.txt" && f.StartsWith("plan", StringComparison.Ordinal));
+        Assert.Matches(@"^plan\.conflict-\d{8}-\d{6}-[A-Z2-7]{7}\.txt$", conflictCopy);
+        Assert.Equal(FilesUnder(a), FilesUnder(b2));
+        Assert.Equal(FilesUnder(a), FilesUnder(c));
+        Assert.Equal(1, (await FolderAsync(a)).Conflicts);
+    }
+
+    [Fact]
+    public async Task A_node_that_was_offline_catches_up_and_a_restart_does_not_fetch_again()
+    {
+        var (a, b, c) = await StartTrioAsync();
+        await using var _ = a;
+        await using var __ = b;
+        var keep = Write(a, "keep.txt", "stays");
+        var doomed = Write(a, "doomed.txt", "goes");
+        await WaitForFileAsync(c, "keep.txt", keep);
+        await WaitForFileAsync(c, "doomed.txt", doomed);
+
+        await c.StopAsync();
+        var changed = Write(a, "keep.txt", "changed while c was away");
+        File.Delete(a.InFolder("doomed.txt"));
+        var added = TestFiles.Sha256(TestFiles.Create(a.InFolder("new/data.bin"), 3 * 1024 * 1024, seed: 9));
+        await WaitForFileAsync(b, "new/data.bin", added);
+
+        await using var c2 = await c.StartAgainAsync();
+        await using var ___ = c;
+        await WaitForFileAsync(c2, "keep.txt", changed);
+        await WaitForFileAsync(c2, "new/data.bin", added);
+        await WaitForGoneAsync(c2, "doomed.txt");
+
+        // Everything is in place: starting again finds nothing to fetch.
+        await c2.StopAsync();
+        await using var c3 = await c2.StartAgainAsync();
+        await using var ____ = c2;
+        await c3.WaitForPeerAsync(a);
+        await Eventually.TrueAsync(async () => (await FolderAsync(c3)).State == "idle", "C to be in sync after its restart", SyncTimeout);
+        Assert.Equal(0, c3.Node.DownloadedBytes);
+        Assert.Equal(FilesUnder(a), FilesUnder(c3));
+    }
+
+    [Fact]
+    public async Task Ignored_files_stay_local_and_the_ignore_file_itself_syncs()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        Write(a, ".shoalignore", "*.log\nbuild/\n");
+        Write(a, "app.log", "noise");
+        Write(a, "build/out.o", "object");
+        var source = Write(a, "src/main.c", "int main() {}");
+        await WaitForFileAsync(b, "src/main.c", source);
+        await WaitForFileAsync(b, ".shoalignore", TestFiles.Sha256(a.InFolder(".shoalignore")));
+
+        // B now ignores the same files: its own log stays on B.
+        Write(b, "b.log", "b's noise");
+        var marker = Write(b, "marker.txt", "after the log");
+        await WaitForFileAsync(a, "marker.txt", marker);
+        Assert.False(File.Exists(b.InFolder("app.log")));
+        Assert.False(Directory.Exists(b.InFolder("build")));
+        Assert.False(File.Exists(a.InFolder("b.log")));
+    }
+
+    [Fact]
+    public async Task Records_with_hostile_paths_are_refused_and_nothing_outside_the_folder_is_touched()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        var outside = a.Directory.Combine("outside");
+        Directory.CreateDirectory(outside);
+        Directory.CreateSymbolicLink(a.InFolder("link"), outside);
+        var payload = TestFiles.Create(a.Directory.Combine("payload.bin"), 1000, seed: 3);
+        var manifest = await FileIndexer.IndexFileAsync(payload, null, CancellationToken.None);
+        await using var hostile = await ScriptedPeer.ConnectAsync(a, a.Node.Membership, "hostile", payload, manifest);
+        var version = VersionVector.Empty.Increment(VersionVector.KeyOf(hostile.Identity.DeviceId));
+        FileRecord Record(string path, long sequence) =>
+            new(path, EntryKind.File, false, manifest.Size, 1_700_000_000_000_000_000, 0x1A4, hostile.Identity.DeviceId, version, sequence, manifest.Id, manifest);
+
+        hostile.Connection.Send(new IndexUpdate("default", 42, Reset: true, [
+            Record("../escaped.txt", 1),
+            Record("/tmp/absolute.txt", 2),
+            Record("a/../../up.txt", 3),
+            Record("NUL", 4),
+            Record("link/pwned.txt", 5),
+            Record("fine.txt", 6),
+        ]));
+
+        await WaitForFileAsync(a, "fine.txt", TestFiles.Sha256(payload));
+        var events = await Eventually.ValueAsync(
+            async () => (await FolderAsync(a)).Events.Where(e => e.Kind == "refused").ToList() is { Count: 5 } refused ? refused : null,
+            "five refusals in A's events",
+            SyncTimeout);
+        Assert.Contains(events, e => e.Path == "link/pwned.txt");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
+        Assert.False(File.Exists(a.Directory.Combine("escaped.txt")));
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(a.Folder)!, "escaped.txt")));
+        Assert.False(File.Exists("/tmp/absolute.txt"));
+        Assert.True(a.Node.Connections.Get(hostile.Identity.DeviceId) is { IsOpen: true }, "a refused record is not a protocol violation");
+    }
+
+    [Fact]
+    public async Task A_local_edit_made_while_an_update_arrives_survives()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a", uploadLimit: 4 * 1024 * 1024);
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        var original = Write(a, "doc.bin", "original");
+        await WaitForFileAsync(b, "doc.bin", original);
+
+        // A replaces the file with a big one that takes B a few seconds to fetch; B's user edits meanwhile.
+        var before = b.Node.DownloadedBytes;
+        var fromA = TestFiles.Sha256(TestFiles.Create(a.InFolder("doc.bin"), 16 * 1024 * 1024, seed: 11));
+        await Eventually.TrueAsync(() => b.Node.DownloadedBytes > before + (1024 * 1024), "B to start fetching A's new version", SyncTimeout);
+        var fromB = Write(b, "doc.bin", "edited on b while a's version was arriving");
+
+        foreach (var node in new[] { b, a })
+        {
+            await Eventually.TrueAsync(
+                () =>
+                {
+                    var contents = FilesUnder(node).Where(f => f.StartsWith("doc", StringComparison.Ordinal)).Select(f => Safe(() => TestFiles.Sha256(node.InFolder(f)))).ToList();
+                    return contents.Contains(fromA) && contents.Contains(fromB);
+                },
+                $"{node.Node.Name} to hold both A's and B's doc.bin: " + string.Join(", ", FilesUnder(node)) + " " + System.Text.Json.JsonSerializer.Serialize(await FolderAsync(node), ApiJson.Default.FolderDto),
+                SyncTimeout);
+        }
+    }
+}
