@@ -78,7 +78,7 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
         {
             if (RandomAccess.GetLength(handle) != manifest.Size) RandomAccess.SetLength(handle, manifest.Size);
             var verified = catalog.LoadVerifiedChunks(manifest.Id, manifest.ChunkCount);
-            var damaged = await FindDamagedChunksAsync(handle, manifest, verified, cancellationToken).ConfigureAwait(false);
+            var damaged = await ChunkIO.FindDamagedChunksAsync(handle, manifest, verified.SetIndices(), cancellationToken).ConfigureAwait(false);
             if (damaged.Count > 0)
             {
                 catalog.UnmarkChunksVerified(manifest.Id, damaged);
@@ -213,34 +213,6 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
         {
             return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, share, FileOptions.Asynchronous);
         }
-    }
-
-    private static async Task<List<int>> FindDamagedChunksAsync(
-        SafeFileHandle handle, Manifest manifest, Bitfield verified, CancellationToken cancellationToken)
-    {
-        var damaged = new ConcurrentBag<int>();
-        var options = new ParallelOptions
-        {
-            MaxDegreeOfParallelism = Environment.ProcessorCount,
-            CancellationToken = cancellationToken,
-        };
-        await Parallel.ForEachAsync(verified.SetIndices(), options, async (index, token) =>
-        {
-            var chunk = manifest[index];
-            var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
-            try
-            {
-                var data = buffer.AsMemory(0, chunk.Length);
-                var read = await ChunkIO.ReadFullyAsync(handle, data, chunk.Offset, token).ConfigureAwait(false);
-                if (read != chunk.Length || Hash256.Compute(data.Span) != chunk.Hash) damaged.Add(index);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }).ConfigureAwait(false);
-
-        return [.. damaged.Order()];
     }
 
     /// <summary>

@@ -32,7 +32,10 @@ public sealed record FileRecord(
 {
     public bool IsFile => Kind == EntryKind.File;
 
-    public DateTimeOffset ModifiedAt => DateTimeOffset.FromUnixTimeMilliseconds(ModifiedUnixNs / 1_000_000);
+    /// <summary>The modification time at the file system's .NET precision (100 ns), as File.GetLastWriteTimeUtc gives it.</summary>
+    public DateTime ModifiedUtc => DateTime.UnixEpoch.AddTicks(ModifiedUnixNs / TimeSpan.NanosecondsPerTick);
+
+    public DateTimeOffset ModifiedAt => new(ModifiedUtc);
 
     /// <summary>Same bytes (or both deleted, or both the same kind of directory): no transfer needed to go from one to the other.</summary>
     public bool SameContentAs(FileRecord other)

@@ -250,32 +250,36 @@ public sealed class PeerConnection : IAsyncDisposable
     public void Send(Message message)
     {
         if (!IsOpen) return;
-        var writer = new ArrayBufferWriter<byte>(64);
+        var frame = Encode(message);
+        if (!_outgoing.Writer.TryWrite(frame))
+        {
+            ArrayPool<byte>.Shared.Return(frame.Buffer);
+            Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
+        }
+    }
+
+    /// <summary>A message as a frame in a pooled buffer, ready for the write loop (which returns the buffer).</summary>
+    private static OutgoingFrame Encode(Message message)
+    {
+        var writer = new ArrayBufferWriter<byte>(256);
         FrameCodec.Write(message, writer);
         var bytes = ArrayPool<byte>.Shared.Rent(writer.WrittenCount);
         writer.WrittenSpan.CopyTo(bytes);
-        if (!_outgoing.Writer.TryWrite(new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false)))
-        {
-            ArrayPool<byte>.Shared.Return(bytes);
-            Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
-        }
+        return new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false);
     }
 
     /// <summary>Queues a message, waiting while the send queue is full: for senders of long streams such as an index.</summary>
     public async ValueTask SendAsync(Message message, CancellationToken cancellationToken)
     {
         if (!IsOpen) return;
-        var writer = new ArrayBufferWriter<byte>(256);
-        FrameCodec.Write(message, writer);
-        var bytes = ArrayPool<byte>.Shared.Rent(writer.WrittenCount);
-        writer.WrittenSpan.CopyTo(bytes);
+        var frame = Encode(message);
         try
         {
-            await _outgoing.Writer.WriteAsync(new OutgoingFrame(bytes, writer.WrittenCount, IsChunk: false), cancellationToken).ConfigureAwait(false);
+            await _outgoing.Writer.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
         {
-            ArrayPool<byte>.Shared.Return(bytes);
+            ArrayPool<byte>.Shared.Return(frame.Buffer);
             if (e is OperationCanceledException) throw;
         }
     }

@@ -78,7 +78,7 @@ internal sealed class FolderContent(string root)
         record.Size,
         record.Manifest!,
         FolderPath.ToFullPath(root, record.Path),
-        DateTime.UnixEpoch.AddTicks(record.ModifiedUnixNs / 100),
+        record.ModifiedUtc,
         LocalFileKind.Shared,
         record.ModifiedAt);
 }

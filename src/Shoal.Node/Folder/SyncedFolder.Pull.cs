@@ -341,7 +341,7 @@ public sealed partial class SyncedFolder
         if (local is null || local.Record.Deleted) return status is null;
         if (status is not { } s) return false;
         if (local.Record.Kind == EntryKind.Directory) return s.Kind == FileStatusKind.Directory;
-        return s.Kind == FileStatusKind.File && s.Size == local.Record.Size && s.ModifiedUnixNs == local.Record.ModifiedUnixNs && s.Inode == local.Inode;
+        return s.IsFileOf(local);
     }
 
     /// <summary>
@@ -406,7 +406,7 @@ public sealed partial class SyncedFolder
         }
 
         SetPermissions(temp, remote.Permissions);
-        File.SetLastWriteTimeUtc(temp, DateTime.UnixEpoch.AddTicks(remote.ModifiedUnixNs / 100));
+        File.SetLastWriteTimeUtc(temp, remote.ModifiedUtc);
 
         // The last look before replacing anything: an edit made here while the content arrived wins its own record.
         local = _local.GetValueOrDefault(item.Path);
@@ -519,21 +519,19 @@ public sealed partial class SyncedFolder
 
     private async Task FetchMissingAsync(PullItem item, TempFileSink sink, Manifest manifest, CancellationToken cancellationToken)
     {
+        var refusals = 0;
         var holders = Holders(item);
-        if (holders.Count == 0) throw new NoSourceException("no online node has it");
+        var peers = holders.Select(c => new ConnectionPeer(c, _environment.DownloadLimit, _environment.ReportBadData, _ => Interlocked.Increment(ref refusals))).ToList();
+        if (peers.Count == 0) throw new NoSourceException("no online node has it");
         var missing = Enumerable.Range(0, manifest.ChunkCount).Where(i => !sink.IsVerified(i)).ToList();
         if (missing.Count <= DirectFetchMaxChunks)
         {
-            foreach (var index in missing) await FetchChunkAsync(item, sink, manifest[index].Length, holders, index, cancellationToken).ConfigureAwait(false);
+            foreach (var index in missing) await FetchChunkAsync(item, sink, manifest[index].Length, peers, index, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var swarm = new SwarmDownload(manifest, sink, new SwarmOptions(), _time, new Random(), _logger);
-        var refusals = 0;
-        foreach (var connection in holders)
-        {
-            swarm.AddOrUpdatePeer(new ConnectionPeer(connection, _environment.DownloadLimit, _environment.ReportBadData, _ => Interlocked.Increment(ref refusals)), Bitfield.Full(manifest.ChunkCount));
-        }
+        foreach (var peer in peers) swarm.AddOrUpdatePeer(peer, Bitfield.Full(manifest.ChunkCount));
 
         // The swarm waits for peers when it has none left; a pull gives up instead and retries when a holder is back
         // or announces a newer version (holders refuse chunks of content they no longer have, and make no progress).
@@ -557,20 +555,20 @@ public sealed partial class SyncedFolder
         }
     }
 
-    private async Task FetchChunkAsync(PullItem item, TempFileSink sink, int length, List<PeerConnection> holders, int index, CancellationToken cancellationToken)
+    /// <summary>One chunk, asked of each holder in turn until one sends bytes that hash right.</summary>
+    private async Task FetchChunkAsync(PullItem item, TempFileSink sink, int length, List<ConnectionPeer> peers, int index, CancellationToken cancellationToken)
     {
-        foreach (var connection in holders)
+        foreach (var peer in peers)
         {
             try
             {
-                await _environment.DownloadLimit.WaitAsync(length, cancellationToken).ConfigureAwait(false);
-                using var chunk = await connection.RequestChunkAsync(item.Remote.Content, index, cancellationToken).ConfigureAwait(false);
+                using var chunk = await peer.RequestChunkAsync(item.Remote.Content, index, length, cancellationToken).ConfigureAwait(false);
                 if (await sink.TryWriteAsync(index, chunk.Memory, cancellationToken).ConfigureAwait(false)) return;
-                _environment.ReportBadData(connection.RemoteId, item.Remote.Content, index);
+                peer.ReportBadData(item.Remote.Content, index);
             }
-            catch (Exception e) when (e is PeerErrorException or ConnectionClosedException)
+            catch (Exception e) when (e is ChunkUnavailableException or PeerGoneException)
             {
-                _logger.LogDebug("{Peer} could not send chunk {Index} of {Path}: {Error}", connection.RemoteName, index, item.Path, e.Message);
+                _logger.LogDebug("{Peer} could not send chunk {Index} of {Path}: {Error}", peer.Name, index, item.Path, e.Message);
             }
         }
 

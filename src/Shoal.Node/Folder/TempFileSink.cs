@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using Shoal.Core;
+using Shoal.Storage;
 
 namespace Shoal.Node.Folder;
 
@@ -13,18 +13,14 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
     private readonly Lock _gate = new();
     private readonly Manifest _manifest;
     private readonly Bitfield _verified;
+    private readonly SafeFileHandle _handle;
 
-    private TempFileSink(string path, SafeFileHandle handle, Manifest manifest, Bitfield verified)
+    private TempFileSink(SafeFileHandle handle, Manifest manifest, Bitfield verified)
     {
-        Path = path;
-        Handle = handle;
+        _handle = handle;
         _manifest = manifest;
         _verified = verified;
     }
-
-    public string Path { get; }
-
-    public SafeFileHandle Handle { get; }
 
     public Bitfield Verified
     {
@@ -41,25 +37,23 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
         try
         {
             var verified = new Bitfield(manifest.ChunkCount);
-            if (existed && RandomAccess.GetLength(handle) == manifest.Size) await KeepGoodChunksAsync(handle, manifest, verified, cancellationToken).ConfigureAwait(false);
-            else RandomAccess.SetLength(handle, manifest.Size);
-            return new TempFileSink(path, handle, manifest, verified);
+            if (existed && RandomAccess.GetLength(handle) == manifest.Size)
+            {
+                var all = Enumerable.Range(0, manifest.ChunkCount);
+                var damaged = await ChunkIO.FindDamagedChunksAsync(handle, manifest, all, cancellationToken).ConfigureAwait(false);
+                foreach (var index in all.Except(damaged)) verified.Set(index);
+            }
+            else
+            {
+                RandomAccess.SetLength(handle, manifest.Size);
+            }
+
+            return new TempFileSink(handle, manifest, verified);
         }
         catch
         {
             handle.Dispose();
             throw;
-        }
-    }
-
-    private static async Task KeepGoodChunksAsync(SafeFileHandle handle, Manifest manifest, Bitfield verified, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[manifest.MaxChunkLength];
-        for (var i = 0; i < manifest.ChunkCount; i++)
-        {
-            var chunk = manifest[i];
-            var read = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, chunk.Length), chunk.Offset, cancellationToken).ConfigureAwait(false);
-            if (read == chunk.Length && Hash256.Compute(buffer.AsSpan(0, chunk.Length)) == chunk.Hash) verified.Set(i);
         }
     }
 
@@ -70,7 +64,7 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
 
     public async ValueTask WriteVerifiedChunkAsync(int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        await RandomAccess.WriteAsync(Handle, data, _manifest[index].Offset, cancellationToken).ConfigureAwait(false);
+        await RandomAccess.WriteAsync(_handle, data, _manifest[index].Offset, cancellationToken).ConfigureAwait(false);
         lock (_gate) _verified.Set(index);
     }
 
@@ -78,19 +72,12 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
     public async ValueTask<bool> TryWriteAsync(int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         var chunk = _manifest[index];
-        if (data.Length != chunk.Length || !HashMatches(data.Span, chunk.Hash)) return false;
+        if (data.Length != chunk.Length || Hash256.Compute(data.Span) != chunk.Hash) return false;
         await WriteVerifiedChunkAsync(index, data, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
-    private static bool HashMatches(ReadOnlySpan<byte> data, Hash256 expected)
-    {
-        Span<byte> digest = stackalloc byte[Hash256.Size];
-        SHA256.HashData(data, digest);
-        return new Hash256(digest) == expected;
-    }
+    public void Flush() => RandomAccess.FlushToDisk(_handle);
 
-    public void Flush() => RandomAccess.FlushToDisk(Handle);
-
-    public void Dispose() => Handle.Dispose();
+    public void Dispose() => _handle.Dispose();
 }

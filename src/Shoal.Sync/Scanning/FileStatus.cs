@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Shoal.Core.Folder;
 
 namespace Shoal.Sync.Scanning;
 
@@ -40,6 +41,13 @@ public readonly partial record struct FileStatus(FileStatusKind Kind, long Size,
     // Set once statx turns out to be missing (a C library or kernel older than 2018, or a seccomp filter that
     // refuses it); from then on the portable path is used.
     private static volatile bool _statxUnavailable;
+
+    /// <summary>True if this is still the file <paramref name="entry"/> records: same size, modification time and inode.</summary>
+    public bool IsFileOf(LocalEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return Kind == FileStatusKind.File && Size == entry.Record.Size && ModifiedUnixNs == entry.Record.ModifiedUnixNs && Inode == entry.Inode;
+    }
 
     /// <summary>The entry at <paramref name="fullPath"/>, or null if there is none (or a parent is not a directory).</summary>
     /// <exception cref="IOException">Any other failure, such as a parent directory that cannot be searched.</exception>

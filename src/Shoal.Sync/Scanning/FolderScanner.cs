@@ -240,8 +240,7 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
         private void VisitFile(string path, FileStatus status)
         {
             var entry = known.GetValueOrDefault(path);
-            if (IsLive(entry, EntryKind.File) && entry.Record.Size == status.Size
-                && entry.Record.ModifiedUnixNs == status.ModifiedUnixNs && entry.Inode == status.Inode)
+            if (IsLive(entry, EntryKind.File) && status.IsFileOf(entry))
             {
                 if (entry.Record.Permissions != status.Permissions)
                 {
