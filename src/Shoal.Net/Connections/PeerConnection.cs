@@ -27,6 +27,7 @@ public sealed class PeerConnection : IAsyncDisposable
 
     private const int MaxControlFrames = 4096;
     private const int QueuedChunkFrames = 3;
+    private const int ConcurrentServes = 4;
     private const int CoalesceLimit = 16 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
@@ -42,6 +43,7 @@ public sealed class PeerConnection : IAsyncDisposable
     private readonly Channel<Message> _peerRequests =
         Channel.CreateBounded<Message>(new BoundedChannelOptions(MaxPeerRequests) { SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _chunkFrameSlots = new(QueuedChunkFrames);
+    private readonly SemaphoreSlim _serveSlots = new(ConcurrentServes);
     private readonly SemaphoreSlim _ourRequestSlots = new(MaxPeerRequests);
     private readonly ConcurrentDictionary<uint, PendingRequest> _pending = new();
     private readonly ConcurrentDictionary<uint, byte> _cancelledByPeer = new();
@@ -646,24 +648,45 @@ public sealed class PeerConnection : IAsyncDisposable
         {
             await foreach (var request in _peerRequests.Reader.ReadAllAsync(token).ConfigureAwait(false))
             {
-                switch (request)
-                {
-                    case ChunkRequest chunk:
-                        if (!_cancelledByPeer.TryRemove(chunk.RequestId, out _))
-                        {
-                            await ServeChunkAsync(chunk, token).ConfigureAwait(false);
-                        }
-
-                        break;
-                    case ManifestRequest manifest:
-                        await ServeManifestAsync(manifest, token).ConfigureAwait(false);
-                        break;
-                }
+                if (request is ChunkRequest chunk && _cancelledByPeer.TryRemove(chunk.RequestId, out _)) continue;
+                await _serveSlots.WaitAsync(token).ConfigureAwait(false);
+                _ = ServeAsync(request, token);
             }
         }
         catch (OperationCanceledException)
         {
             // Closing.
+        }
+
+        // The loop ends only when no serve is left running: they use the connection's token and buffers.
+        for (var i = 0; i < ConcurrentServes; i++) await _serveSlots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A few requests are served at once: a small file's chunk costs an open and a read, and a peer pulling many
+    /// small files would otherwise wait on each of them in turn.
+    /// </summary>
+    private async Task ServeAsync(Message request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            switch (request)
+            {
+                case ChunkRequest chunk:
+                    await ServeChunkAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    break;
+                case ManifestRequest manifest:
+                    await ServeManifestAsync(manifest, cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+        finally
+        {
+            _serveSlots.Release();
         }
     }
 

@@ -23,7 +23,8 @@ public sealed partial class SyncedFolder
     private readonly Channel<PendingCommit> _commits = Channel.CreateBounded<PendingCommit>(MaxCommitBatch);
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
-    private sealed record PendingCommit(LocalEntry Entry, FolderEvent? Event, TaskCompletionSource Done);
+    /// <param name="Renamed">The directory where a rename put this entry in place; flushed before the entry is recorded.</param>
+    private sealed record PendingCommit(LocalEntry Entry, FolderEvent? Event, string? Renamed, TaskCompletionSource Done);
 
     private sealed class PullItem(string path, DeviceId source, FileRecord remote)
     {
@@ -134,6 +135,8 @@ public sealed partial class SyncedFolder
                 while (batch.Count < MaxCommitBatch && reader.TryRead(out var commit)) batch.Add(commit);
                 try
                 {
+                    // One flush per directory for the whole batch: many small files landing in one directory share it.
+                    foreach (var directory in batch.Select(c => c.Renamed).OfType<string>().Distinct(StringComparer.Ordinal)) DurableFileSystem.FlushDirectory(directory);
                     Commit([.. batch.Select(c => c.Entry)], [.. batch.Select(c => c.Event).OfType<FolderEvent>()]);
                     foreach (var commit in batch) commit.Done.TrySetResult();
                 }
@@ -151,11 +154,15 @@ public sealed partial class SyncedFolder
         }
     }
 
-    private async Task CommitAsync(LocalEntry entry, FolderEvent? folderEvent, CancellationToken cancellationToken)
+    private async Task CommitAsync(LocalEntry entry, FolderEvent? folderEvent, CancellationToken cancellationToken, string? renamedIn = null) =>
+        await await EnqueueCommitAsync(entry, folderEvent, renamedIn, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Queues an entry for the next batch; the returned task completes when the batch is stored.</summary>
+    private async Task<Task> EnqueueCommitAsync(LocalEntry entry, FolderEvent? folderEvent, string? renamedIn, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _commits.Writer.WriteAsync(new PendingCommit(entry, folderEvent, done), cancellationToken).ConfigureAwait(false);
-        await done.Task.ConfigureAwait(false);
+        await _commits.Writer.WriteAsync(new PendingCommit(entry, folderEvent, renamedIn, done), cancellationToken).ConfigureAwait(false);
+        return done.Task;
     }
 
     /// <summary>
@@ -247,10 +254,11 @@ public sealed partial class SyncedFolder
         var path = item.Path;
         if (!_busy.TryAdd(path, 0))
         {
-            Need(path);
+            NeedWhenFree(path);
             return;
         }
 
+        Task? committing = null;
         using var superseded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _running[path] = superseded;
         try
@@ -299,7 +307,7 @@ public sealed partial class SyncedFolder
             }
             else
             {
-                await PullFileAsync(item, local, decision, full, cancellationToken).ConfigureAwait(false);
+                committing = await PullFileAsync(item, local, decision, full, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (NoSourceException e)
@@ -324,9 +332,49 @@ public sealed partial class SyncedFolder
         finally
         {
             _running.TryRemove(path, out _);
-            _busy.TryRemove(path, out _);
-            if (_rescanAfterBusy.TryRemove(path, out _)) _ = RescanThenNeedAsync(path);
+            if (committing is null) Release(path);
+            else _ = ReleaseWhenCommittedAsync(path, committing);
         }
+    }
+
+    /// <summary>
+    /// A pulled file is in place before its index entry is stored; the path stays busy until then, so nothing decides
+    /// about it from the old entry, while the pull itself moves on to the next file.
+    /// </summary>
+    private async Task ReleaseWhenCommittedAsync(string path, Task committing)
+    {
+        try
+        {
+            await committing.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping before the batch was stored: the scan on the next start records the file as it is on disk.
+        }
+        catch (Exception e)
+        {
+            // Not recorded: a scan finds the file and records it as it is.
+            _logger.LogWarning("Could not record {Path}: {Error}", path, e.Message);
+            _rescanAfterBusy.TryAdd(path, 0);
+        }
+        finally
+        {
+            Release(path);
+        }
+    }
+
+    private void Release(string path)
+    {
+        _busy.TryRemove(path, out _);
+        if (_rescanAfterBusy.TryRemove(path, out _)) _ = RescanThenNeedAsync(path);
+        if (_needWhenFree.TryRemove(path, out _)) Need(path);
+    }
+
+    /// <summary>A path still being pulled or recorded is decided again once it is free, not in a loop of rounds meanwhile.</summary>
+    private void NeedWhenFree(string path)
+    {
+        _needWhenFree.TryAdd(path, 0);
+        if (!_busy.ContainsKey(path) && _needWhenFree.TryRemove(path, out _)) Need(path);
     }
 
     private async Task RescanThenNeedAsync(string path)
@@ -384,12 +432,12 @@ public sealed partial class SyncedFolder
             _trash.Move(full, item.Path);
         }
 
-        DurableFileSystem.FlushDirectory(Path.GetDirectoryName(full)!);
         var folderEvent = local is { Record.Deleted: false } ? Event(item.Path, item.Remote.ModifiedBy, FolderEventKind.Deleted, by) : null;
-        await CommitAsync(Tombstone(item, local, decision), folderEvent, cancellationToken).ConfigureAwait(false);
+        await CommitAsync(Tombstone(item, local, decision), folderEvent, cancellationToken, Path.GetDirectoryName(full)).ConfigureAwait(false);
     }
 
-    private async Task PullFileAsync(PullItem item, LocalEntry? local, SyncDecision decision, string full, CancellationToken cancellationToken)
+    /// <summary>Brings one file into place; returns the storing of its index entry, still under way (or null).</summary>
+    private async Task<Task?> PullFileAsync(PullItem item, LocalEntry? local, SyncDecision decision, string full, CancellationToken cancellationToken)
     {
         var remote = item.Remote;
         var manifest = remote.Manifest ?? _content.FindManifest(remote.Content) ?? await FetchManifestAsync(item, cancellationToken).ConfigureAwait(false);
@@ -397,23 +445,25 @@ public sealed partial class SyncedFolder
         Directory.CreateDirectory(parent);
         var temp = FolderPath.ToTempFullPath(Root, item.Path, remote.Content);
         var moved = item.RenameFrom is { } source && TryMoveInto(source, temp);
-        if (!moved)
+        if (moved)
+        {
+            SetPermissions(temp, remote.Permissions);
+            File.SetLastWriteTimeUtc(temp, remote.ModifiedUtc);
+        }
+        else
         {
             using var sink = await TempFileSink.OpenAsync(temp, manifest, cancellationToken).ConfigureAwait(false);
             await CopyLocalChunksAsync(sink, manifest, cancellationToken).ConfigureAwait(false);
             if (!sink.Verified.IsComplete) await FetchMissingAsync(item, sink, manifest, cancellationToken).ConfigureAwait(false);
-            sink.Flush();
+            sink.Complete((UnixFileMode)(remote.Permissions & 0x1FF), remote.ModifiedUtc);
         }
-
-        SetPermissions(temp, remote.Permissions);
-        File.SetLastWriteTimeUtc(temp, remote.ModifiedUtc);
 
         // The last look before replacing anything: an edit made here while the content arrived wins its own record.
         local = _local.GetValueOrDefault(item.Path);
         if (!Matches(local, FileStatus.Get(full)))
         {
             _rescanAfterBusy.TryAdd(item.Path, 0);
-            return;
+            return null;
         }
 
         string? conflictCopy = null;
@@ -429,18 +479,17 @@ public sealed partial class SyncedFolder
         }
 
         if (!DurableFileSystem.TryRenameWithinFileSystem(temp, full)) throw new IOException($"could not move the new {item.Path} into place");
-        DurableFileSystem.FlushDirectory(parent);
         var written = FileStatus.Get(full) ?? throw new IOException($"{item.Path} vanished right after it was written");
         var kind = item.RenameFrom is not null && moved ? FolderEventKind.Renamed
             : local is { Record.Deleted: false } ? FolderEventKind.Modified : FolderEventKind.Added;
         var detail = kind == FolderEventKind.Renamed ? $"from {item.RenameFrom}, by {by}" : $"from {by}";
         var entry = new LocalEntry(remote with { Version = decision.ResultVersion, Sequence = 0, Manifest = manifest, ModifiedUnixNs = written.ModifiedUnixNs, Permissions = written.Permissions }, written.Inode);
-        await CommitAsync(entry, Event(item.Path, remote.ModifiedBy, kind, detail), cancellationToken).ConfigureAwait(false);
-        if (conflictCopy is not null)
-        {
-            _catalog.AddFolderEvents([Event(item.Path, local!.Record.ModifiedBy, FolderEventKind.Conflict, $"edited on two nodes at once; this node's version is kept as {conflictCopy}")]);
-            await ScanInBackgroundAsync([conflictCopy]).ConfigureAwait(false);
-        }
+        var committing = await EnqueueCommitAsync(entry, Event(item.Path, remote.ModifiedBy, kind, detail), parent, cancellationToken).ConfigureAwait(false);
+        if (conflictCopy is null) return committing;
+        await committing.ConfigureAwait(false);
+        _catalog.AddFolderEvents([Event(item.Path, local!.Record.ModifiedBy, FolderEventKind.Conflict, $"edited on two nodes at once; this node's version is kept as {conflictCopy}")]);
+        await ScanInBackgroundAsync([conflictCopy]).ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>A rename seen as delete + add: the local file with that content moves instead of being fetched again.</summary>
@@ -492,12 +541,17 @@ public sealed partial class SyncedFolder
         }
     }
 
-    /// <summary>Online peers whose index has this content, the record's own sender first.</summary>
-    private List<PeerConnection> Holders(PullItem item)
+    /// <summary>
+    /// Online peers whose index has this content, the record's own sender first. Lazy: the index is searched for
+    /// other holders only when the sender could not serve (a small file asks only its sender).
+    /// </summary>
+    private IEnumerable<PeerConnection> Holders(PullItem item)
     {
-        var devices = new List<DeviceId> { item.Source };
-        devices.AddRange(_catalog.FindRemoteHoldersOf(item.Remote.Content).Where(d => d != item.Source));
-        return [.. devices.Select(_environment.ConnectionOf).OfType<PeerConnection>().Where(c => c.IsOpen)];
+        if (_environment.ConnectionOf(item.Source) is { IsOpen: true } sender) yield return sender;
+        foreach (var device in _catalog.FindRemoteHoldersOf(item.Remote.Content))
+        {
+            if (device != item.Source && _environment.ConnectionOf(device) is { IsOpen: true } holder) yield return holder;
+        }
     }
 
     private async Task<Manifest> FetchManifestAsync(PullItem item, CancellationToken cancellationToken)
@@ -520,15 +574,17 @@ public sealed partial class SyncedFolder
     private async Task FetchMissingAsync(PullItem item, TempFileSink sink, Manifest manifest, CancellationToken cancellationToken)
     {
         var refusals = 0;
-        var holders = Holders(item);
-        var peers = holders.Select(c => new ConnectionPeer(c, _environment.DownloadLimit, _environment.ReportBadData, _ => Interlocked.Increment(ref refusals))).ToList();
-        if (peers.Count == 0) throw new NoSourceException("no online node has it");
         var missing = Enumerable.Range(0, manifest.ChunkCount).Where(i => !sink.IsVerified(i)).ToList();
         if (missing.Count <= DirectFetchMaxChunks)
         {
-            foreach (var index in missing) await FetchChunkAsync(item, sink, manifest[index].Length, peers, index, cancellationToken).ConfigureAwait(false);
+            var candidates = Holders(item).Select(c => new ConnectionPeer(c, _environment.DownloadLimit, _environment.ReportBadData, _ => { }));
+            foreach (var index in missing) await FetchChunkAsync(item, sink, manifest[index].Length, candidates, index, cancellationToken).ConfigureAwait(false);
             return;
         }
+
+        var holders = Holders(item).ToList();
+        var peers = holders.Select(c => new ConnectionPeer(c, _environment.DownloadLimit, _environment.ReportBadData, _ => Interlocked.Increment(ref refusals))).ToList();
+        if (peers.Count == 0) throw new NoSourceException("no online node has it");
 
         var swarm = new SwarmDownload(manifest, sink, new SwarmOptions(), _time, new Random(), _logger);
         foreach (var peer in peers) swarm.AddOrUpdatePeer(peer, Bitfield.Full(manifest.ChunkCount));
@@ -556,7 +612,7 @@ public sealed partial class SyncedFolder
     }
 
     /// <summary>One chunk, asked of each holder in turn until one sends bytes that hash right.</summary>
-    private async Task FetchChunkAsync(PullItem item, TempFileSink sink, int length, List<ConnectionPeer> peers, int index, CancellationToken cancellationToken)
+    private async Task FetchChunkAsync(PullItem item, TempFileSink sink, int length, IEnumerable<ConnectionPeer> peers, int index, CancellationToken cancellationToken)
     {
         foreach (var peer in peers)
         {

@@ -23,7 +23,7 @@ public sealed record FolderOptions
     public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Files fetched at once; small files are mostly waiting on fsync and round trips, so many overlap well.</summary>
-    public int ParallelPulls { get; init; } = 16;
+    public int ParallelPulls { get; init; } = 32;
 }
 
 /// <summary>What the node tells the folder about its surroundings; keeps the folder free of the node's types.</summary>
@@ -58,6 +58,7 @@ public sealed partial class SyncedFolder : IAsyncDisposable
     private readonly ConcurrentDictionary<string, LocalEntry> _local = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _busy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _rescanAfterBusy = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _needWhenFree = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<PeerConnection, IndexSender> _senders = new();
     private readonly Lock _commitGate = new();
     private readonly Lock _needGate = new();
@@ -328,6 +329,8 @@ public sealed partial class SyncedFolder : IAsyncDisposable
             cancellationToken).ConfigureAwait(false);
         foreach (var record in accepted)
         {
+            // Most of what a peer sends back is what it just pulled from here: nothing to do, and no round to plan.
+            if (_local.TryGetValue(record.Path, out var local) && record.Version.Compare(local.Record.Version) is Causality.Equal or Causality.Older) continue;
             if (_running.TryGetValue(record.Path, out var pull))
             {
                 try

@@ -32,8 +32,18 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
 
     public static async Task<TempFileSink> OpenAsync(string path, Manifest manifest, CancellationToken cancellationToken)
     {
-        var existed = File.Exists(path);
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.Asynchronous);
+        var existed = false;
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            existed = true;
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        }
+
         try
         {
             var verified = new Bitfield(manifest.ChunkCount);
@@ -77,7 +87,13 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
         return true;
     }
 
-    public void Flush() => RandomAccess.FlushToDisk(_handle);
+    /// <summary>Mode and modification time set through the open handle, then one flush makes bytes and metadata durable.</summary>
+    public void Complete(UnixFileMode mode, DateTime modifiedUtc)
+    {
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_handle, mode);
+        File.SetLastWriteTimeUtc(_handle, modifiedUtc);
+        RandomAccess.FlushToDisk(_handle);
+    }
 
     public void Dispose() => _handle.Dispose();
 }

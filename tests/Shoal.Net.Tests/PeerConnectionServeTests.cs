@@ -1,0 +1,99 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging.Abstractions;
+using Shoal.Core;
+using Shoal.Net.Connections;
+using Shoal.Protocol;
+
+namespace Shoal.Net.Tests;
+
+/// <summary>Two real <see cref="PeerConnection"/>s over loopback TCP (no TLS: the framing is what is tested).</summary>
+public sealed class PeerConnectionServeTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_slow_chunk_read_does_not_hold_up_the_requests_behind_it()
+    {
+        var chunks = new[] { RandomNumberGenerator.GetBytes(1000), RandomNumberGenerator.GetBytes(2000) };
+        var manifest = Manifest.FromLengthsAndHashes([.. chunks.Select(c => (c.Length, Hash256.Compute(c)))]);
+        var server = new GatedServices(manifest, chunks);
+        var (client, serving) = await ConnectAsync(server);
+        await using var clientEnd = client;
+        await using var servingEnd = serving;
+
+        var slow = client.RequestChunkAsync(manifest.Id, 0, CancellationToken.None);
+        await server.FirstReadStarted.WaitAsync(Timeout);
+        using (var fast = await client.RequestChunkAsync(manifest.Id, 1, CancellationToken.None).WaitAsync(Timeout))
+        {
+            Assert.Equal(chunks[1], fast.Memory.ToArray());
+        }
+
+        Assert.False(slow.IsCompleted);
+        server.ReleaseFirstRead();
+        using var first = await slow.WaitAsync(Timeout);
+        Assert.Equal(chunks[0], first.Memory.ToArray());
+    }
+
+    private static async Task<(PeerConnection Client, PeerConnection Server)> ConnectAsync(IPeerServices serverServices)
+    {
+        var membership = NetworkMembership.CreateNew();
+        var clientId = DeviceId.FromBytes(RandomNumberGenerator.GetBytes(32));
+        var serverId = DeviceId.FromBytes(RandomNumberGenerator.GetBytes(32));
+        var (clientStream, serverStream) = await LoopbackPair.ConnectAsync();
+        var serverTask = PeerConnection.EstablishAsync(
+            serverStream, isClient: false, clientId, null, new LocalHello(serverId, membership, "server", 0), serverServices, NullLogger.Instance, TimeProvider.System, CancellationToken.None);
+        var client = await PeerConnection.EstablishAsync(
+            clientStream, isClient: true, serverId, null, new LocalHello(clientId, membership, "client", 0), new GatedServices(null, []), NullLogger.Instance, TimeProvider.System, CancellationToken.None);
+        var server = await serverTask;
+        client.Start();
+        server.Start();
+        return (client, server);
+    }
+
+    /// <summary>Serves the chunks it is given; the read of chunk 0 waits until the test lets it finish.</summary>
+    private sealed class GatedServices(Manifest? manifest, byte[][] chunks) : IPeerServices
+    {
+        private readonly TaskCompletionSource _firstReadStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task FirstReadStarted => _firstReadStarted.Task;
+
+        public void ReleaseFirstRead() => _release.TrySetResult();
+
+        public ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(manifest is not null && manifest.Id == file ? manifest : null);
+
+        public async ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken)
+        {
+            if (chunkIndex == 0)
+            {
+                _firstReadStarted.TrySetResult();
+                await _release.Task.WaitAsync(cancellationToken);
+            }
+
+            chunks[chunkIndex].CopyTo(destination);
+        }
+
+        public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public void OnInventory(PeerConnection connection, Inventory inventory)
+        {
+        }
+
+        public void OnHave(PeerConnection connection, Have have)
+        {
+        }
+
+        public void OnRemoved(PeerConnection connection, Removed removed)
+        {
+        }
+
+        public void OnRevoked(PeerConnection connection, Revoked revoked)
+        {
+        }
+
+        public void OnClosed(PeerConnection connection, string reason)
+        {
+        }
+    }
+}
