@@ -25,6 +25,7 @@ internal sealed class NodeProcess : IDisposable
     private readonly Process _process;
     private readonly Queue<string> _tail = new();
     private HttpClient? _api;
+    private bool _disposed;
 
     private NodeProcess(string name, Process process)
     {
@@ -38,7 +39,7 @@ internal sealed class NodeProcess : IDisposable
 
     public string ListenAddress { get; private set; } = "";
 
-    public static NodeProcess Start(string shoal, string name, string home, IEnumerable<string> peers)
+    public static NodeProcess Start(string shoal, string name, string home, IEnumerable<string> peers, IEnumerable<string>? extraArgs = null)
     {
         var info = new ProcessStartInfo(shoal)
         {
@@ -47,6 +48,7 @@ internal sealed class NodeProcess : IDisposable
             UseShellExecute = false,
         };
         foreach (var arg in (string[])["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery"]) info.ArgumentList.Add(arg);
+        foreach (var arg in extraArgs ?? []) info.ArgumentList.Add(arg);
         foreach (var peer in peers)
         {
             info.ArgumentList.Add("--peer");
@@ -193,6 +195,8 @@ internal sealed class NodeProcess : IDisposable
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         Kill(_process);
         Live.TryRemove(_process.Id, out _);
         _api?.Dispose();

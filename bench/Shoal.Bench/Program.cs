@@ -90,7 +90,7 @@ internal static class Bench
             ["1to1"] = (1, "1to1: one seed, one sink"),
             ["3to1"] = (3, "3to1: three seeds, one sink"),
         };
-        if (options.Scenarios.Any(s => seedCounts.ContainsKey(s) || s == "folder"))
+        if (options.Scenarios.Any(s => seedCounts.ContainsKey(s) || s is "folder" or "put"))
         {
             var sourcePath = Path.Combine(workDir, "source.bin");
             var hash = await GenerateAsync(sourcePath, options.Size, cancellationToken).ConfigureAwait(false);
@@ -109,6 +109,17 @@ internal static class Bench
                 }
 
                 var table = Report.ScenarioTable(runs);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine($"## {title}");
+                Console.Out.WriteLine(table);
+                scenarios.Add((title, table));
+            }
+
+            if (options.Scenarios.Contains("put"))
+            {
+                Console.Out.WriteLine("put ...");
+                const string title = "put: 4 nodes, N = 2, then one node killed";
+                var table = await PutScenario.RunAsync(context, cancellationToken).ConfigureAwait(false);
                 Console.Out.WriteLine();
                 Console.Out.WriteLine($"## {title}");
                 Console.Out.WriteLine(table);

@@ -127,12 +127,12 @@ internal static class Scenario
     }
 
     internal static async Task<NodeProcess> StartNodeAsync(
-        BenchContext context, string dir, string name, string? invite, IReadOnlyList<string> peers, List<NodeProcess> nodes, CancellationToken cancellationToken)
+        BenchContext context, string dir, string name, string? invite, IReadOnlyList<string> peers, List<NodeProcess> nodes, CancellationToken cancellationToken, IEnumerable<string>? extraArgs = null)
     {
         var home = Path.Combine(dir, name);
         string[] init = invite is null ? ["init", "--home", home, "--name", name] : ["init", "--home", home, "--name", name, "--join", invite];
         await Command.RunAsync(context.Shoal, init, cancellationToken).ConfigureAwait(false);
-        var node = NodeProcess.Start(context.Shoal, name, home, peers);
+        var node = NodeProcess.Start(context.Shoal, name, home, peers, extraArgs);
         nodes.Add(node);
         await node.WaitUntilUpAsync(home, cancellationToken).ConfigureAwait(false);
         return node;

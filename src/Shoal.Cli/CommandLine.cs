@@ -44,7 +44,7 @@ public static class CommandLine
                 "help" => rest.Length == 0 ? PrintOverview() : Help.Print(rest[0]),
                 "init" => NodeCommands.Init(Parse(command, rest, ["--name", "--folder", "--join"], [])),
                 "invite" => NodeCommands.Invite(Parse(command, rest, [], [])),
-                "up" => await NodeCommands.UpAsync(Parse(command, rest, ["--listen", "--api", "--peer", "--tracker", "--folder", "--limit-up", "--limit-down", "--log-level", "--allow-subnet", "--discovery-port"], ["--no-discovery"])).ConfigureAwait(false),
+                "up" => await NodeCommands.UpAsync(Parse(command, rest, ["--listen", "--api", "--peer", "--tracker", "--folder", "--limit-up", "--limit-down", "--store-quota", "--down-after", "--log-level", "--allow-subnet", "--discovery-port"], ["--no-discovery"])).ConfigureAwait(false),
                 "status" => await InfoCommands.StatusAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
                 "peers" => await InfoCommands.PeersAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
                 "share" => await FileCommands.ShareAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
@@ -52,7 +52,8 @@ public static class CommandLine
                 "ls" => await FileCommands.ListAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
                 "rm" => await FileCommands.RemoveAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
                 "revoke" => await InfoCommands.RevokeAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
-                "put" or "top" or "tracker" => NotYet(command),
+                "put" => await FileCommands.PutAsync(Parse(command, rest, ["--replicas"], ["--json"]), cancel.Token).ConfigureAwait(false),
+                "top" or "tracker" => NotYet(command),
                 _ => throw new UsageException($"unknown command '{command}'"),
             };
         }

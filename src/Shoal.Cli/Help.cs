@@ -13,10 +13,11 @@ public static class Help
              [--allow-subnet CIDR]... [--limit-up R] [--limit-down R] [--no-discovery]
           status [--json]                                   this node, its network and peers
           share PATH... [--json]                            publish files from where they are; prints links
+          put PATH... [--replicas N] [--json]               store files into the network, N copies of each chunk
           get LINK... [-o DIR] [--detach]                   download from every node that has the file
           ls [--json]                                       files known in the network
           peers [--json]                                    known nodes, online or offline
-          rm LINK...                                        stop sharing a file
+          rm LINK...                                        stop sharing a file (a put file: remove it everywhere)
           revoke DEVICE                                     remove a device from the network
 
         'shoal help COMMAND' shows a command's options and examples.
@@ -43,19 +44,31 @@ public static class Help
             """,
         ["up"] = """
             shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--folder DIR] [--no-discovery]
-                     [--limit-up RATE] [--limit-down RATE] [--log-level LEVEL]
+                     [--limit-up RATE] [--limit-down RATE] [--store-quota SIZE] [--down-after SECONDS]
+                     [--log-level LEVEL]
               Runs the node until Ctrl-C or SIGTERM. Initialises the home first if needed.
               --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
               --api      web UI and REST API (default 127.0.0.1:7421; port 0 picks a free one)
               --peer     a peer to keep connected to (repeatable)
               --limit-up / --limit-down   bytes per second, e.g. 20M (0 = unlimited); change them at run time with
                          PUT /api/limits
+              --store-quota SIZE   room for chunks kept for others (put files), e.g. 50G (default 10G)
+              --down-after SECONDS   a node silent this long is down: its chunks are copied elsewhere (default 30)
               --allow-subnet CIDR   only peers from these subnets may connect or announce (repeatable)
               --no-discovery        do not announce on the LAN or listen for announcements (UDP, default port 7422;
                                     --discovery-port to change it)
               --log-level  trace, debug, information (default), warning, error
             example:
               shoal up --peer 192.168.1.20:7420
+            """,
+        ["put"] = """
+            shoal put PATH... [--replicas N] [--json]
+              Stores files into the network: every chunk goes to N different nodes (default 2), chosen by their free
+              store quota, so the file stays available after this node leaves. Prints one link per file. Exit 0 once
+              every chunk has N copies; exit 4, saying how many copies there are, when too few nodes are reachable
+              (the file is kept, and copied further as nodes appear). Survivors restore N copies when a node is down.
+            example:
+              shoal put ~/backup.tar --replicas 3
             """,
         ["status"] = "shoal status [--json]\n  This node: device ID, name, network, addresses, peers online, transfers. Exit 3 if it is not running.\n",
         ["share"] = "shoal share PATH... [--json]\n  Publishes files (a directory: every file in it) from where they are, and prints one link per file.\nexample:\n  shoal share ~/big.iso\n",

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Shoal.Node.Folder;
 using Shoal.Node.Home;
+using Shoal.Node.Replication;
 
 namespace Shoal.Node;
 
@@ -27,6 +28,13 @@ public sealed record NodeOptions(NodeHome Home)
     public long? DownloadLimit { get; init; }
 
     public FolderOptions FolderOptions { get; init; } = new();
+
+    public long? StoreQuota { get; init; }
+
+    public PutOptions PutOptions { get; init; } = new();
+
+    /// <summary>Overrides the config's <c>downAfterSeconds</c> (and <see cref="PutOptions"/>'s) for this run.</summary>
+    public TimeSpan? DownAfter { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -18,6 +18,7 @@ using Shoal.Node.Content;
 using Shoal.Node.Folder;
 using Shoal.Node.Home;
 using Shoal.Node.Peers;
+using Shoal.Node.Replication;
 using Shoal.Node.Transfers;
 using Shoal.Protocol;
 using Shoal.Storage;
@@ -80,10 +81,20 @@ public sealed class ShoalNode : IAsyncDisposable
             options.FolderOptions,
             loggerFactory.CreateLogger("shoal.folder"),
             Time);
+        Put = new PutService(
+            new ChunkStore(Home.StoreDirectory, options.StoreQuota ?? config.StoreQuota),
+            _catalog,
+            Library,
+            Availability,
+            new PutEnvironment(identity.DeviceId, Connections.Get, () => [.. Connections.Connections.Where(c => c.IsOpen)], Connections.Broadcast),
+            options.PutOptions with { DownAfter = options.DownAfter ?? TimeSpan.FromSeconds(config.DownAfterSeconds) },
+            loggerFactory.CreateLogger("shoal.put"),
+            Time);
         Library.Offered += entry => Connections.Broadcast(new Inventory(Reset: false, [entry]));
         Library.Withdrawn += id => Connections.Broadcast(new Removed(id));
         Connections.Connected += SendInventory;
         Connections.Connected += Folder.OnConnected;
+        Connections.Connected += Put.OnConnected;
     }
 
     public NodeHome Home { get; }
@@ -109,6 +120,8 @@ public sealed class ShoalNode : IAsyncDisposable
     public TransferManager Transfers { get; }
 
     public SyncedFolder Folder { get; }
+
+    public PutService Put { get; }
 
     public PeerReputation Reputation { get; }
 
@@ -177,6 +190,7 @@ public sealed class ShoalNode : IAsyncDisposable
 
     private async Task StartServicesAsync(NodeOptions options, CancellationToken cancellationToken)
     {
+        Put.Start();
         var listen = Endpoints.ParseListen(options.Listen ?? Config.Listen, NodeConfig.DefaultPeerPort);
         ListenEndPoint = Connections.Listen(listen);
         Connections.UpdateListenPort((ushort)ListenEndPoint.Port);
@@ -363,6 +377,7 @@ public sealed class ShoalNode : IAsyncDisposable
         }
 
         await Folder.DisposeAsync().ConfigureAwait(false);
+        await Put.DisposeAsync().ConfigureAwait(false);
         await Transfers.DisposeAsync().ConfigureAwait(false);
         await Connections.DisposeAsync().ConfigureAwait(false);
         Library.Dispose();
@@ -414,6 +429,13 @@ public sealed class ShoalNode : IAsyncDisposable
             node.Transfers.OnWithdrawn(connection.RemoteId, removed.File);
         }
 
+        public ValueTask<StoreOutcome> StoreChunkAsync(PeerConnection connection, StoreChunk request, CancellationToken cancellationToken) =>
+            node.Put.StoreChunkAsync(connection, request, cancellationToken);
+
+        public void OnPutRecords(PeerConnection connection, PutRecords records) => node.Put.OnPutRecords(connection, records);
+
+        public void OnStoreStatus(PeerConnection connection, StoreStatus status) => node.Put.OnStoreStatus(connection, status);
+
         public void OnRevoked(PeerConnection connection, Revoked revoked)
         {
             if (revoked.Devices.Contains(node.DeviceId))
@@ -433,6 +455,7 @@ public sealed class ShoalNode : IAsyncDisposable
             if (node.Connections.Get(connection.RemoteId) is null)
             {
                 node.Availability.Drop(connection.RemoteId);
+                node.Put.OnDisconnected(connection.RemoteId);
                 node.Transfers.OnPeerGone(connection.RemoteId);
             }
         }

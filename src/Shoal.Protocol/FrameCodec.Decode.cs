@@ -70,6 +70,18 @@ public static partial class FrameCodec
             case MessageType.IndexUpdate:
                 decoded = TryReadIndexUpdate(ref reader, out message, out error);
                 break;
+            case MessageType.StoreChunk:
+                decoded = TryReadStoreChunk(ref reader, out message, out error);
+                break;
+            case MessageType.StoreResult:
+                decoded = TryReadStoreResult(ref reader, out message, out error);
+                break;
+            case MessageType.PutRecords:
+                decoded = TryReadPutRecords(ref reader, out message, out error);
+                break;
+            case MessageType.StoreStatus:
+                decoded = TryReadStoreStatus(ref reader, out message, out error);
+                break;
             default:
                 // Only Cancel is left: BodyLengthRange has already turned unknown types away.
                 decoded = TryReadCancel(ref reader, out message, out error);

@@ -129,6 +129,20 @@ public static partial class FrameCodec
             case IndexUpdate update:
                 WriteIndexUpdate(ref writer, update);
                 break;
+            case StoreChunk store:
+                WriteStoreChunk(ref writer, store);
+                break;
+            case StoreResult result:
+                writer.WriteUInt32(result.RequestId);
+                writer.Take(1)[0] = (byte)result.Outcome;
+                break;
+            case PutRecords put:
+                WritePutRecords(ref writer, put);
+                break;
+            case StoreStatus status:
+                writer.WriteUInt64((ulong)status.QuotaBytes);
+                writer.WriteUInt64((ulong)status.UsedBytes);
+                break;
         }
 
         Debug.Assert(writer.Written == HeaderSize + bodyLength, "the measured length must match what was written");
@@ -156,6 +170,10 @@ public static partial class FrameCodec
             Cancel => 4,
             IndexRequest request => MeasureIndexRequest(request),
             IndexUpdate update => MeasureIndexUpdate(update),
+            StoreChunk store => MeasureStoreChunk(store),
+            StoreResult result => MeasureStoreResult(result),
+            PutRecords put => MeasurePutRecords(put),
+            StoreStatus status => MeasureStoreStatus(status),
             _ => throw new ArgumentException($"{message.GetType().Name} is not a protocol message.", nameof(message)),
         };
 

@@ -154,6 +154,10 @@ public static partial class FrameCodec
         MessageType.Cancel => (4, 4),
         MessageType.IndexRequest => (IndexRequestFixedSize + 1, IndexRequestFixedSize + IndexRequest.MaxFolderBytes),
         MessageType.IndexUpdate => (IndexUpdateFixedSize + 1, MaxBodyLength),
+        MessageType.StoreChunk => (StoreChunkFixedSize + 1, StoreChunkMaxBodyLength),
+        MessageType.StoreResult => (StoreResultSize, StoreResultSize),
+        MessageType.PutRecords => (PutRecordsFixedSize, PutRecordsFixedSize + (PutRecords.MaxRecords * (PutRecordFixedSize + PutRecord.MaxNameBytes))),
+        MessageType.StoreStatus => (StoreStatusSize, StoreStatusSize),
         _ => (-1, -1),
     };
 }

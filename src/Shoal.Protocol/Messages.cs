@@ -22,6 +22,10 @@ public enum MessageType : byte
     Cancel = 0x25,
     IndexRequest = 0x30,
     IndexUpdate = 0x31,
+    StoreChunk = 0x40,
+    StoreResult = 0x41,
+    PutRecords = 0x42,
+    StoreStatus = 0x43,
 }
 
 public enum CloseReason : ushort
@@ -44,6 +48,16 @@ public enum ErrorCode : ushort
     FileChanged = 3,
     Busy = 4,
     Internal = 5,
+}
+
+/// <summary>What became of a <see cref="StoreChunk"/>.</summary>
+public enum StoreOutcome : byte
+{
+    Stored = 0,
+    Full = 1,
+    UnknownFile = 2,
+    HashMismatch = 3,
+    Deleted = 4,
 }
 
 public abstract record Message
@@ -187,4 +201,39 @@ public sealed record IndexUpdate(string Folder, ulong Epoch, bool Reset, IReadOn
     public const uint MaxPermissions = 0x0FFF;
 
     public override MessageType Type => MessageType.IndexUpdate;
+}
+
+/// <summary>"Keep chunk <see cref="ChunkIndex"/> of put file <see cref="File"/>": a replica holder is handed the bytes it is to store.</summary>
+public sealed record StoreChunk(uint RequestId, FileId File, int ChunkIndex, ReadOnlyMemory<byte> Data) : Message
+{
+    public override MessageType Type => MessageType.StoreChunk;
+}
+
+/// <summary>The answer to the <see cref="StoreChunk"/> with the same request id, so the putter knows whether the replica counts.</summary>
+public sealed record StoreResult(uint RequestId, StoreOutcome Outcome) : Message
+{
+    public override MessageType Type => MessageType.StoreResult;
+}
+
+/// <summary>One put file as its owner last described it; <see cref="Deleted"/> tells holders to drop their replicas.</summary>
+public sealed record PutRecord(FileId File, string Name, long Size, int ChunkCount, int Replicas, long UpdatedTicks, DeviceId UpdatedBy, bool Deleted)
+{
+    public const int MaxNameBytes = SafeFileName.MaxLength;
+
+    /// <summary>Replicas travel as one byte, and a file kept nowhere is not put.</summary>
+    public const int MaxReplicas = byte.MaxValue;
+}
+
+/// <summary>Put files the sender knows of, so every member learns what is stored in the network and with how many replicas.</summary>
+public sealed record PutRecords(IReadOnlyList<PutRecord> Records) : Message
+{
+    public const int MaxRecords = 1024;
+
+    public override MessageType Type => MessageType.PutRecords;
+}
+
+/// <summary>How much the sender offers to store for others and how much of it is taken, so putters pick holders with room.</summary>
+public sealed record StoreStatus(long QuotaBytes, long UsedBytes) : Message
+{
+    public override MessageType Type => MessageType.StoreStatus;
 }

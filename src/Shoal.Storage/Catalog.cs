@@ -362,6 +362,7 @@ public sealed partial class Catalog : IDisposable
             DELETE FROM manifests WHERE file_id = $id
                 AND NOT EXISTS (SELECT 1 FROM local_files WHERE file_id = $id)
                 AND NOT EXISTS (SELECT 1 FROM downloads WHERE file_id = $id)
+                AND NOT EXISTS (SELECT 1 FROM put_files WHERE file_id = $id AND deleted = 0)
             """,
             ("$id", key));
 

@@ -58,3 +58,19 @@ public enum FolderEventKind
 
 /// <summary>Something that happened to a path of the synced folder, and which node did it.</summary>
 public sealed record FolderEvent(DateTimeOffset Time, string Path, DeviceId Device, string DeviceName, FolderEventKind Kind, string Detail);
+
+/// <summary>A file stored into the network with <see cref="Replicas"/> copies of each chunk, or its tombstone.</summary>
+public sealed record PutFileRecord(
+    FileId Id,
+    string Name,
+    long Size,
+    int ChunkCount,
+    int Replicas,
+    long UpdatedTicks,
+    DeviceId UpdatedBy,
+    bool Deleted)
+{
+    /// <summary>Last writer wins, ties broken by device so every node picks the same record.</summary>
+    public bool IsNewerThan(PutFileRecord other) =>
+        UpdatedTicks != other.UpdatedTicks ? UpdatedTicks > other.UpdatedTicks : UpdatedBy.CompareTo(other.UpdatedBy) > 0;
+}

@@ -139,7 +139,24 @@ internal static class CatalogSchema
         );
         """;
 
-    public static readonly IReadOnlyList<string> Migrations = [V1, V2, V3];
+    /// <summary>
+    /// Version 4: files stored into the network (put). One row per file, tombstones included, so that a node that was
+    /// offline during an rm learns it instead of bringing the file back. The newest (updated_ticks, updated_by) wins.
+    /// </summary>
+    private const string V4 = """
+        CREATE TABLE put_files (
+            file_id BLOB NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            replicas INTEGER NOT NULL,
+            updated_ticks INTEGER NOT NULL,
+            updated_by BLOB NOT NULL,
+            deleted INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """;
+
+    public static readonly IReadOnlyList<string> Migrations = [V1, V2, V3, V4];
 
     public static void Migrate(SqliteConnection connection)
     {

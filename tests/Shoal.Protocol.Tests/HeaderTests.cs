@@ -100,6 +100,14 @@ public class HeaderTests
     [InlineData(MessageType.IndexRequest, 18)]
     [InlineData(MessageType.IndexRequest, 18 + 64 + 1)]
     [InlineData(MessageType.IndexUpdate, 13)]
+    [InlineData(MessageType.StoreChunk, 40)]
+    [InlineData(MessageType.StoreChunk, 40 + ChunkingParameters.MaxSize + 1)]
+    [InlineData(MessageType.StoreResult, 4)]
+    [InlineData(MessageType.StoreResult, 6)]
+    [InlineData(MessageType.PutRecords, 1)]
+    [InlineData(MessageType.PutRecords, 2 + (1024 * (88 + 255)) + 1)]
+    [InlineData(MessageType.StoreStatus, 15)]
+    [InlineData(MessageType.StoreStatus, 17)]
     public void Body_sizes_no_valid_message_can_have_are_rejected_before_buffering(MessageType type, int bodyLength)
     {
         Assert.Equal(FrameStatus.Invalid, FrameCodec.TryReadHeader(Prefix((uint)bodyLength + 1, (byte)type), out _, out _, out var error));
@@ -121,5 +129,20 @@ public class HeaderTests
         Assert.Equal(5, FrameCodec.HeaderSize);
         Assert.Equal(9, FrameCodec.ChunkResponseHeaderSize);
         Assert.Equal(ChunkingParameters.MaxSize + 64, FrameCodec.MaxFrameLength);
+        Assert.Equal(0x40, (byte)MessageType.StoreChunk);
+        Assert.Equal(0x41, (byte)MessageType.StoreResult);
+        Assert.Equal(0x42, (byte)MessageType.PutRecords);
+        Assert.Equal(0x43, (byte)MessageType.StoreStatus);
+    }
+
+    [Fact]
+    public void A_maximum_size_store_chunk_fits_the_largest_frame()
+    {
+        // Request id, file id and chunk index, then the data.
+        const int bodyLength = 4 + 32 + 4 + ChunkingParameters.MaxSize;
+        Assert.True(1 + bodyLength <= FrameCodec.MaxFrameLength);
+        Assert.Equal(FrameStatus.Ok, FrameCodec.TryReadHeader(Prefix(1 + bodyLength, (byte)MessageType.StoreChunk), out var type, out var length, out _));
+        Assert.Equal(MessageType.StoreChunk, type);
+        Assert.Equal(bodyLength, length);
     }
 }

@@ -66,8 +66,9 @@ public class RoundTripTests
     [Fact]
     public void Frames_split_at_every_byte_position_decode_identically()
     {
-        var messages = Samples.All.Where(m => m is Hello or Close or Inventory or ManifestResponse or ErrorResponse).ToList();
+        var messages = Samples.All.Where(m => m is Hello or Close or Inventory or ManifestResponse or ErrorResponse or PutRecords or StoreStatus).ToList();
         messages.Add(new ChunkResponse(5, Samples.Pattern(40, 9)));
+        messages.Add(new StoreChunk(6, Samples.FileOf(1), 3, Samples.Pattern(40, 10)));
         foreach (var message in messages)
         {
             var frame = FrameCodec.Encode(message);
@@ -129,6 +130,9 @@ public class RoundTripTests
         var page = Enumerable.Range(0, ManifestResponse.MaxEntriesPerPage)
             .Select(i => (ChunkingParameters.MaxSize - i, Samples.HashOf(i)))
             .ToArray();
+        var putRecords = Enumerable.Range(0, PutRecords.MaxRecords)
+            .Select(i => new PutRecord(Samples.FileOf(i), new string('n', PutRecord.MaxNameBytes), long.MaxValue - i, Manifest.MaxChunkCount, PutRecord.MaxReplicas, i, Samples.Device, i % 2 == 0))
+            .ToArray();
         Message[] largest =
         [
             new Hello(1, Samples.Network, new byte[Hello.NonceSize], maxName, 1),
@@ -138,6 +142,8 @@ public class RoundTripTests
             new Inventory(false, [new InventoryEntry(Samples.FileOf(1), "big", long.MaxValue, Manifest.MaxChunkCount, Bitfield.Full(Manifest.MaxChunkCount))]),
             new ManifestResponse(1, long.MaxValue, Manifest.MaxChunkCount, Manifest.MaxChunkCount - page.Length, page),
             new ChunkResponse(1, Samples.Pattern(ChunkingParameters.MaxSize, 4)),
+            new StoreChunk(uint.MaxValue, Samples.FileOf(1), int.MaxValue, Samples.Pattern(ChunkingParameters.MaxSize, 5)),
+            new PutRecords(putRecords),
         ];
 
         Assert.Equal(Hello.MaxNameBytes, Encoding.UTF8.GetByteCount(maxName));
@@ -150,6 +156,36 @@ public class RoundTripTests
             Assert.True(buffer.IsEmpty, error);
             Samples.AssertSame(message, decoded);
         }
+    }
+
+    [Fact]
+    public void Decoded_store_chunk_data_is_a_copy_that_outlives_the_frame_buffer()
+    {
+        var data = Samples.Pattern(3000, 11);
+        var frame = FrameCodec.Encode(new StoreChunk(1, Samples.FileOf(1), 2, data));
+        var buffer = new ReadOnlySequence<byte>(frame);
+        Assert.Equal(FrameStatus.Ok, FrameCodec.TryReadFrame(ref buffer, out var decoded, out _));
+
+        // The connection reuses its receive buffer once the frame is dispatched.
+        Array.Fill(frame, (byte)0xAA);
+        Assert.Equal(data, ((StoreChunk)decoded!).Data.ToArray());
+    }
+
+    [Fact]
+    public void Put_messages_encode_as_specified()
+    {
+        var file = Samples.FileOf(1).Value.ToArray();
+        var device = Samples.Device.Value.ToArray();
+        Assert.Equal(
+            new Wire().U32(0x01020304).Bytes(file).U32(7).Bytes([9, 8, 7]).Frame(MessageType.StoreChunk),
+            FrameCodec.Encode(new StoreChunk(0x01020304, Samples.FileOf(1), 7, new byte[] { 9, 8, 7 })));
+        Assert.Equal(new Wire().U32(5).U8(3).Frame(MessageType.StoreResult), FrameCodec.Encode(new StoreResult(5, StoreOutcome.HashMismatch)));
+        Assert.Equal(new Wire().U64(100).U64(40).Frame(MessageType.StoreStatus), FrameCodec.Encode(new StoreStatus(100, 40)));
+
+        var record = new PutRecord(Samples.FileOf(1), "a.txt", 10, 1, 3, -2, Samples.Device, true);
+        Assert.Equal(
+            new Wire().U16(1).Bytes(file).Str("a.txt").U64(10).U32(1).U8(3).U64(unchecked((ulong)-2L)).Bytes(device).U8(1).Frame(MessageType.PutRecords),
+            FrameCodec.Encode(new PutRecords([record])));
     }
 
     [Fact]

@@ -235,6 +235,20 @@ internal static class Samples
             new("x", EntryKind.File, false, long.MaxValue, long.MinValue, IndexUpdate.MaxPermissions, default, FullVersion, long.MaxValue, FileOf(20), null),
             new("y", EntryKind.File, true, long.MaxValue, long.MaxValue, 0, Device, VersionVector.Empty, 0, default, null),
         ]),
+        new StoreChunk(16, FileOf(21), 0, Pattern(1000, 6)),
+        new StoreChunk(uint.MaxValue, FileOf(22), int.MaxValue, new byte[] { 0 }),
+        new StoreResult(17, StoreOutcome.Stored),
+        new StoreResult(uint.MaxValue, StoreOutcome.Deleted),
+        new StoreResult(0, StoreOutcome.HashMismatch),
+        new PutRecords([]),
+        new PutRecords(
+        [
+            new PutRecord(FileOf(23), "report — ünïcødé 🐟.pdf", 123_456_789, 118, 3, 638_000_000_000_000_000, Device, false),
+            new PutRecord(FileOf(24), "", 0, 0, 1, long.MinValue, default, true),
+            new PutRecord(FileOf(25), "huge", long.MaxValue, Manifest.MaxChunkCount, PutRecord.MaxReplicas, long.MaxValue, Device, false),
+        ]),
+        new StoreStatus(0, 0),
+        new StoreStatus(long.MaxValue, 1_234_567),
     ];
 
     public static TheoryData<int> Indices()
@@ -294,6 +308,14 @@ internal static class Samples
                 var chunk = (ChunkResponse)actual;
                 Assert.Equal(e.RequestId, chunk.RequestId);
                 Assert.Equal(e.Data.ToArray(), chunk.Data.ToArray());
+                break;
+            case StoreChunk e:
+                var store = (StoreChunk)actual;
+                Assert.Equal((e.RequestId, e.File, e.ChunkIndex), (store.RequestId, store.File, store.ChunkIndex));
+                Assert.Equal(e.Data.ToArray(), store.Data.ToArray());
+                break;
+            case PutRecords e:
+                Assert.Equal(e.Records, ((PutRecords)actual).Records);
                 break;
             default:
                 Assert.Equal(expected, actual);

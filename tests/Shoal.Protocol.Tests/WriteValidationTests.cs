@@ -13,6 +13,10 @@ public class WriteValidationTests
 
     private static IndexUpdate Update(FileRecord[] records) => new("f", 1, false, records);
 
+    private static readonly PutRecord Put = new(File, "a", 1, 1, 3, 0, Samples.Device, false);
+
+    private static PutRecords Puts(params PutRecord[] records) => new(records);
+
     private static InventoryEntry Entry(string name = "a", long size = 1, int chunkCount = 1, Bitfield? chunks = null) =>
         new(File, name, size, chunkCount, chunks);
 
@@ -84,6 +88,24 @@ public class WriteValidationTests
         ["index manifest of another size"] = () => Update([Live with { Size = Live.Size + 1 }]),
         ["index manifest too long to inline of other content"] = () =>
             Update([Samples.LiveFileRecord("big", Samples.ManifestOf([.. Enumerable.Repeat(1, IndexUpdate.MaxInlineChunks + 1)])) with { Content = File }]),
+        ["store chunk without data"] = () => new StoreChunk(1, File, 0, ReadOnlyMemory<byte>.Empty),
+        ["store chunk larger than a chunk"] = () => new StoreChunk(1, File, 0, new byte[ChunkingParameters.MaxSize + 1]),
+        ["store chunk negative index"] = () => new StoreChunk(1, File, -1, new byte[1]),
+        ["store result outcome undefined"] = () => new StoreResult(1, (StoreOutcome)5),
+        ["put records missing"] = () => Puts(null!),
+        ["put record missing"] = () => Puts(null!, Put),
+        ["put records too many"] = () => Puts([.. Enumerable.Repeat(Put, PutRecords.MaxRecords + 1)]),
+        ["put record name over 255 bytes"] = () => Puts(Put with { Name = new string('é', 128) }),
+        ["put record name missing"] = () => Puts(Put with { Name = null! }),
+        ["put record name with a lone surrogate"] = () => Puts(Put with { Name = "bad\uD800" }),
+        ["put record negative size"] = () => Puts(Put with { Size = -1 }),
+        ["put record negative chunk count"] = () => Puts(Put with { ChunkCount = -1 }),
+        ["put record too many chunks"] = () => Puts(Put with { ChunkCount = Manifest.MaxChunkCount + 1 }),
+        ["put record zero replicas"] = () => Puts(Put with { Replicas = 0 }),
+        ["put record negative replicas"] = () => Puts(Put with { Replicas = -1 }),
+        ["put record replicas over a byte"] = () => Puts(Put with { Replicas = 256 }),
+        ["store status negative quota"] = () => new StoreStatus(-1, 0),
+        ["store status negative used bytes"] = () => new StoreStatus(0, long.MinValue),
     };
 
     [Theory]

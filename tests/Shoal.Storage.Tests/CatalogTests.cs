@@ -8,7 +8,7 @@ public sealed class CatalogTests : IDisposable
 {
     private static readonly DateTimeOffset Added = new DateTimeOffset(2025, 3, 4, 5, 6, 7, 891, TimeSpan.Zero).AddTicks(2345);
 
-    private const string DropFolderTables = "DROP TABLE folder_local; DROP TABLE folder_remote; DROP TABLE folder_remote_state; DROP TABLE folder_events;";
+    private const string DropTablesAfterV1 = "DROP TABLE folder_local; DROP TABLE folder_remote; DROP TABLE folder_remote_state; DROP TABLE folder_events; DROP TABLE put_files;";
 
     private readonly TestDirectory _dir = new();
 
@@ -25,7 +25,7 @@ public sealed class CatalogTests : IDisposable
 
         using var connection = OpenRaw();
         Assert.Equal(Catalog.SchemaVersion, Scalar<long>(connection, "PRAGMA user_version"));
-        Assert.Equal(3, Catalog.SchemaVersion);
+        Assert.Equal(4, Catalog.SchemaVersion);
         Assert.Equal("wal", Scalar<string>(connection, "PRAGMA journal_mode"));
         var tables = new List<string>();
         using (var command = connection.CreateCommand())
@@ -38,7 +38,7 @@ public sealed class CatalogTests : IDisposable
         Assert.Equal(
             [
                 "download_chunks", "downloads", "folder_events", "folder_local", "folder_remote", "folder_remote_state",
-                "local_files", "manifests", "peer_files", "peers", "revoked_devices", "settings",
+                "local_files", "manifests", "peer_files", "peers", "put_files", "revoked_devices", "settings",
             ],
             tables);
     }
@@ -51,7 +51,7 @@ public sealed class CatalogTests : IDisposable
             catalog.SetSetting("name", "old");
         }
 
-        Downgrade(1, "DROP TABLE revoked_devices; " + DropFolderTables);
+        Downgrade(1, "DROP TABLE revoked_devices; " + DropTablesAfterV1);
 
         var device = DeviceId.FromBytes(Enumerable.Repeat((byte)3, 32).ToArray());
         using (var catalog = Catalog.Open(DatabasePath))
@@ -79,7 +79,7 @@ public sealed class CatalogTests : IDisposable
             catalog.RevokeDevice(revoked, Added);
         }
 
-        Downgrade(2, DropFolderTables);
+        Downgrade(2, DropTablesAfterV1);
 
         var record = new FileRecord("a.bin", EntryKind.File, false, content.Manifest.Size, 1, 0x1a4, Ids.Device(1), VersionVector.Empty.Increment(1), 0, content.Manifest.Id, content.Manifest);
         using (var catalog = Catalog.Open(DatabasePath))
@@ -100,7 +100,7 @@ public sealed class CatalogTests : IDisposable
         }
 
         using var connection = OpenRaw();
-        Assert.Equal(3L, Scalar<long>(connection, "PRAGMA user_version"));
+        Assert.Equal(4L, Scalar<long>(connection, "PRAGMA user_version"));
     }
 
     [Fact]
@@ -470,5 +470,31 @@ public sealed class CatalogTests : IDisposable
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (T)command.ExecuteScalar()!;
+    }
+}
+
+public sealed class CatalogPutTests : IDisposable
+{
+    private readonly TestDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void The_newest_record_wins_and_a_tombstone_is_kept()
+    {
+        using var catalog = Catalog.Open(_dir.Combine("home", "catalog.db"));
+        var id = FileId.FromBytes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var a = DeviceId.FromBytes(new byte[32]);
+        var b = DeviceId.FromBytes(Enumerable.Repeat((byte)0xff, 32).ToArray());
+        var live = new PutFileRecord(id, "report.pdf", 1234, 3, 2, 100, a, Deleted: false);
+
+        Assert.True(catalog.ApplyPutFile(live));
+        Assert.False(catalog.ApplyPutFile(live));
+        Assert.True(catalog.ApplyPutFile(live with { UpdatedTicks = 200, Deleted = true }));
+        Assert.False(catalog.ApplyPutFile(live with { UpdatedTicks = 150 }));
+        Assert.True(catalog.ApplyPutFile(live with { UpdatedTicks = 200, UpdatedBy = b, Replicas = 3 }));
+
+        var stored = Assert.Single(catalog.ListPutFiles());
+        Assert.Equal(live with { UpdatedTicks = 200, UpdatedBy = b, Replicas = 3 }, stored);
     }
 }

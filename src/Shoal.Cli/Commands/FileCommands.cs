@@ -22,6 +22,31 @@ public static class FileCommands
         return ExitCodes.Success;
     }
 
+    /// <summary>Exit 0 once every chunk of every file has its copies; 4 when too few nodes could take them.</summary>
+    public static async Task<int> PutAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one file or directory to put");
+        var replicas = args.Int("--replicas") ?? 2;
+        if (replicas < 1) throw new UsageException("--replicas must be at least 1");
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        var paths = args.Positionals.Select(Path.GetFullPath).ToList();
+        var stored = await client.PostAsync("api/put", new PutRequest(paths, replicas), ApiJson.Default.PutRequest, ApiJson.Default.IReadOnlyListPutFileDto, home, cancellationToken).ConfigureAwait(false);
+        if (!ApiClient.PrintJsonIfAsked(args, stored, ApiJson.Default.IReadOnlyListPutFileDto))
+        {
+            foreach (var file in stored) Console.Out.WriteLine(file.Link);
+        }
+
+        var incomplete = stored.Where(f => f.Copies < f.Replicas).ToList();
+        foreach (var file in incomplete)
+        {
+            Console.Error.WriteLine(
+                $"shoal put: {file.Name}: {file.Copies} of {file.Replicas} copies of every chunk ({file.ReachableNodes} node(s) reachable); kept, and copied further as nodes appear");
+        }
+
+        return incomplete.Count == 0 ? ExitCodes.Success : ExitCodes.Incomplete;
+    }
+
     public static async Task<int> GetAsync(Arguments args, CancellationToken cancellationToken)
     {
         if (args.Positionals.Count == 0) throw new UsageException("give at least one shoal: link");

@@ -85,6 +85,8 @@ public static class NodeCommands
             AllowSubnets = args.Values("--allow-subnet"),
             DiscoveryPort = args.Int("--discovery-port"),
             UploadLimit = args.Bytes("--limit-up"),
+            StoreQuota = args.Bytes("--store-quota"),
+            DownAfter = args.Int("--down-after") is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
             DownloadLimit = args.Bytes("--limit-down"),
             LoggerFactory = loggerFactory,
         };

@@ -30,6 +30,18 @@ public interface IPeerServices
     /// <summary>Records of the peer's folder index; awaited by the connection's reader, which pauses meanwhile.</summary>
     ValueTask OnIndexUpdateAsync(PeerConnection connection, IndexUpdate update, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>A peer asks this node to keep a chunk of a file stored into the network.</summary>
+    ValueTask<StoreOutcome> StoreChunkAsync(PeerConnection connection, StoreChunk request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(StoreOutcome.UnknownFile);
+
+    void OnPutRecords(PeerConnection connection, PutRecords records)
+    {
+    }
+
+    void OnStoreStatus(PeerConnection connection, StoreStatus status)
+    {
+    }
+
     void OnClosed(PeerConnection connection, string reason);
 }
 

@@ -292,6 +292,13 @@ public sealed class PeerConnection : IAsyncDisposable
         return (ReceivedChunk)response;
     }
 
+    /// <summary>Asks the peer to keep a chunk of a put file; the answer says whether it did.</summary>
+    public async Task<StoreOutcome> StoreChunkAsync(FileId file, int chunkIndex, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var response = await RequestAsync(id => new StoreChunk(id, file, chunkIndex, data), cancellationToken).ConfigureAwait(false);
+        return ((StoreResult)response).Outcome;
+    }
+
     /// <summary>Fetches a whole manifest (page by page) and checks it against the id before trusting it.</summary>
     public async Task<Manifest> RequestManifestAsync(FileId file, CancellationToken cancellationToken)
     {
@@ -528,7 +535,7 @@ public sealed class PeerConnection : IAsyncDisposable
     {
         switch (message)
         {
-            case ChunkRequest or ManifestRequest:
+            case ChunkRequest or ManifestRequest or StoreChunk:
                 if (!_peerRequests.Writer.TryWrite(message))
                 {
                     ProtocolViolation($"more than {MaxPeerRequests} requests outstanding");
@@ -541,6 +548,15 @@ public sealed class PeerConnection : IAsyncDisposable
                 return true;
             case ManifestResponse response:
                 Complete(response.RequestId, response);
+                return true;
+            case StoreResult stored:
+                Complete(stored.RequestId, stored);
+                return true;
+            case PutRecords records:
+                _services.OnPutRecords(this, records);
+                return true;
+            case StoreStatus status:
+                _services.OnStoreStatus(this, status);
                 return true;
             case ErrorResponse error:
                 if (_pending.TryGetValue(error.RequestId, out var pending))
@@ -677,6 +693,9 @@ public sealed class PeerConnection : IAsyncDisposable
                     break;
                 case ManifestRequest manifest:
                     await ServeManifestAsync(manifest, cancellationToken).ConfigureAwait(false);
+                    break;
+                case StoreChunk store:
+                    Send(new StoreResult(store.RequestId, await _services.StoreChunkAsync(this, store, cancellationToken).ConfigureAwait(false)));
                     break;
             }
         }

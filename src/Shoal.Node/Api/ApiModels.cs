@@ -41,6 +41,11 @@ public sealed record TraceEntryDto(string Peer, int Chunk);
 
 public sealed record ShareRequest(IReadOnlyList<string> Paths);
 
+public sealed record PutRequest(IReadOnlyList<string> Paths, int? Replicas);
+
+/// <summary>A put file: <c>Copies</c> is the fewest nodes holding any one of its chunks, <c>Replicas</c> what was asked.</summary>
+public sealed record PutFileDto(string Link, string Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
+
 public sealed record GetRequest(string Link, string? Directory);
 
 public sealed record ErrorDto(string Error);
@@ -57,6 +62,8 @@ public sealed record ErrorDto(string Error);
 [JsonSerializable(typeof(IReadOnlyList<TransferDto>))]
 [JsonSerializable(typeof(IReadOnlyList<TraceEntryDto>))]
 [JsonSerializable(typeof(ShareRequest))]
+[JsonSerializable(typeof(PutRequest))]
+[JsonSerializable(typeof(IReadOnlyList<PutFileDto>))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(ErrorDto))]
 [JsonSerializable(typeof(RevokeRequest))]

@@ -4,8 +4,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Shoal.Core;
+using Shoal.Node.Content;
 using Shoal.Node.Peers;
+using Shoal.Node.Replication;
 using Shoal.Node.Transfers;
+using Shoal.Protocol;
 
 namespace Shoal.Node.Api;
 
@@ -40,6 +43,7 @@ public static class NodeApi
         api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request));
         api.MapGet("/files", () => Files(node));
         api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
+        api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false));
         api.MapDelete("/files/{id}", (string id) => Unshare(node, id));
         api.MapGet("/downloads", () => (IReadOnlyList<TransferDto>)[.. node.Transfers.Transfers.Select(ToDto)]);
         api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request));
@@ -121,6 +125,7 @@ public static class NodeApi
     private static IReadOnlyList<FileDto> Files(ShoalNode node)
     {
         var ids = node.Library.LocalFiles.Select(f => f.Id)
+            .Concat(node.Put.Files.Where(f => !f.Deleted).Select(f => f.Id))
             .Concat(node.Availability.AllFiles().Select(f => f.Id))
             .Concat(node.Transfers.Transfers.Select(t => t.Id))
             .Distinct();
@@ -138,6 +143,14 @@ public static class NodeApi
             var replicas = chunkCount == 0
                 ? holders.Count + (local is not null ? 1 : 0)
                 : MinHolders(chunkCount, holders.Select(h => h.File.Snapshot()), local is not null ? null : localVerified ?? new Bitfield(chunkCount));
+            if (local is null && node.Put.OnlineCopies(id) is { } copies && node.Put.Files.FirstOrDefault(f => f.Id == id) is { } put)
+            {
+                // A put file: counted from the stores (this node's included) and whoever else announced it.
+                (name, size, replicas) = (put.Name, put.Size, copies.Length == 0 ? 0 : copies.Min());
+                var held = node.Library.GetPartial(id)?.VerifiedSnapshot();
+                if (transfer is null && held is not null) localState = held.IsComplete ? "complete" : held.IsEmpty ? "none" : "partial";
+            }
+
             result.Add(new FileDto(new ShoalLink(id, name).ToString(), id.ToString(), name, size, replicas, localState, holders.Count));
         }
 
@@ -194,12 +207,41 @@ public static class NodeApi
             return Results.BadRequest(new ErrorDto(error));
         }
 
-        return node.Library.Remove(link.Id) ? Results.NoContent() : Results.NotFound(new ErrorDto($"this node does not share {link.Id}"));
+        // A put file is removed from the whole network; a shared one only stops being offered here.
+        return node.Put.Remove(link.Id) || node.Library.Remove(link.Id) ? Results.NoContent() : Results.NotFound(new ErrorDto($"this node does not share {link.Id}"));
+    }
+
+    private static async Task<IResult> PutAsync(ShoalNode node, PutRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Paths is not { Count: > 0 }) return Results.BadRequest(new ErrorDto("no paths given"));
+        var replicas = request.Replicas ?? PutOptions.DefaultReplicas;
+        if (replicas is < 1 or > PutRecord.MaxReplicas) return Results.BadRequest(new ErrorDto($"replicas must be 1 to {PutRecord.MaxReplicas}"));
+        try
+        {
+            var results = new List<PutFileDto>();
+            foreach (var path in Library.ExpandPaths(request.Paths))
+            {
+                var put = await node.Put.PutAsync(path, replicas, cancellationToken).ConfigureAwait(false);
+                results.Add(new PutFileDto(new ShoalLink(put.Id, put.Name).ToString(), put.Id.ToString(), put.Name, put.Size, put.Copies, put.Replicas, put.ReachableNodes));
+            }
+
+            return Results.Ok((IReadOnlyList<PutFileDto>)results);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Results.BadRequest(new ErrorDto(e.Message));
+        }
     }
 
     private static IResult StartDownload(ShoalNode node, GetRequest request)
     {
         if (!ShoalLink.TryParse(request.Link, out var link, out var error)) return Results.BadRequest(new ErrorDto(error));
+        if (node.Library.GetLocal(link.Id) is null && node.Put.OnlineCopies(link.Id) is { } copies && copies.Count(c => c == 0) is var missing and > 0)
+        {
+            // Waiting would not help until a node comes back: say so at once.
+            return Results.Conflict(new ErrorDto($"unavailable: {missing} of {copies.Length} chunks are on no online node"));
+        }
+
         var directory = string.IsNullOrWhiteSpace(request.Directory) ? Environment.CurrentDirectory : request.Directory;
         try
         {

@@ -62,7 +62,7 @@ public sealed class Library : IDisposable
         return shared;
     }
 
-    private static IEnumerable<string> ExpandPaths(IEnumerable<string> paths)
+    public static IEnumerable<string> ExpandPaths(IEnumerable<string> paths)
     {
         foreach (var raw in paths)
         {
@@ -133,6 +133,8 @@ public sealed class Library : IDisposable
     {
         if (_partials.TryRemove(id, out _) && !_files.ContainsKey(id)) Withdrawn?.Invoke(id);
     }
+
+    public IPartialSource? GetPartial(FileId id) => _partials.TryGetValue(id, out var partial) ? partial : null;
 
     /// <summary>Complete files first: the peer learns about partial files with a bitfield.</summary>
     public IReadOnlyList<InventoryEntry> Inventory()

@@ -36,6 +36,14 @@ public sealed record NodeConfig
 
     public long DownloadLimit { get; init; }
 
+    /// <summary>Bytes of chunks this node keeps for others (put files); placement skips a node without room.</summary>
+    public long StoreQuota { get; init; } = DefaultStoreQuota;
+
+    public const long DefaultStoreQuota = 10L << 30;
+
+    /// <summary>Seconds a node may be silent before it counts as down and its chunks are copied elsewhere.</summary>
+    public int DownAfterSeconds { get; init; } = 30;
+
     public static NodeConfig Load(NodeHome home)
     {
         try

@@ -25,6 +25,9 @@ public sealed class NodeHome(string root)
     /// <summary>Where the synced folder keeps what it deleted or replaced.</summary>
     public string TrashDirectory => Path.Combine(Root, "trash");
 
+    /// <summary>Chunks kept for the network (put files), content-addressed.</summary>
+    public string StoreDirectory => Path.Combine(Root, "store");
+
     public bool IsInitialised => File.Exists(ConfigPath) && File.Exists(MembershipPath);
 
     /// <summary>--home, else SHOAL_HOME, else $XDG_DATA_HOME/shoal, else ~/.local/share/shoal.</summary>

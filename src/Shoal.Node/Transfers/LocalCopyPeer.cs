@@ -7,10 +7,10 @@ using Shoal.Swarm;
 namespace Shoal.Node.Transfers;
 
 /// <summary>
-/// This node's own complete copy of a file, offered to the swarm like any peer: a get of a file the node already
-/// has copies it locally, and every chunk is still verified before it is written.
+/// What this node already has of a file (a complete copy, or the chunks its store keeps), offered to the swarm like
+/// any peer: those chunks are copied locally, and every chunk is still verified before it is written.
 /// </summary>
-internal sealed class LocalCopyPeer(DeviceId self, Library library) : ISwarmPeer
+internal sealed class LocalCopyPeer(DeviceId self, Func<int, Memory<byte>, CancellationToken, ValueTask> read) : ISwarmPeer
 {
     public DeviceId Id => self;
 
@@ -21,7 +21,7 @@ internal sealed class LocalCopyPeer(DeviceId self, Library library) : ISwarmPeer
         var buffer = new PooledChunk(expectedLength);
         try
         {
-            await library.ReadChunkAsync(file, chunkIndex, buffer.Writable, cancellationToken).ConfigureAwait(false);
+            await read(chunkIndex, buffer.Writable, cancellationToken).ConfigureAwait(false);
             return buffer;
         }
         catch (Exception e) when (e is ChunkServeException or IOException)

@@ -103,6 +103,7 @@ public sealed class TransferManager : IAsyncDisposable
     {
         var token = transfer.Cancellation.Token;
         PartialDownload? partial = null;
+        IPartialSource? heldBefore = null;
         try
         {
             var manifest = _library.FindManifest(transfer.Id) ?? _catalog.GetManifest(transfer.Id) ?? await FetchManifestAsync(transfer, token).ConfigureAwait(false);
@@ -117,9 +118,18 @@ public sealed class TransferManager : IAsyncDisposable
             swarm.ChunkVerified += index => _broadcast(new Have(transfer.Id, index));
             swarm.ChunkRequested += transfer.RecordRequest;
             transfer.Swarm = swarm;
+            heldBefore = _library.GetPartial(transfer.Id);
             _library.AddPartial(new PartialSource(manifest, transfer.Name, partial));
             foreach (var (peer, file) in _availability.HoldersOf(transfer.Id)) AddHolder(transfer, peer, file);
-            if (_library.GetLocal(transfer.Id) is not null) swarm.AddOrUpdatePeer(new LocalCopyPeer(_self, _library), Bitfield.Full(manifest.ChunkCount));
+            if (_library.GetLocal(transfer.Id) is not null)
+            {
+                swarm.AddOrUpdatePeer(new LocalCopyPeer(_self, (index, destination, ct) => _library.ReadChunkAsync(transfer.Id, index, destination, ct)), Bitfield.Full(manifest.ChunkCount));
+            }
+            else if (heldBefore is not null)
+            {
+                // Chunks this node already keeps (a put file's share in its store) are copied, not fetched.
+                swarm.AddOrUpdatePeer(new LocalCopyPeer(_self, heldBefore.ReadChunkAsync), heldBefore.VerifiedSnapshot());
+            }
             transfer.State = TransferState.Downloading;
             await swarm.RunAsync(token).ConfigureAwait(false);
 
@@ -153,6 +163,7 @@ public sealed class TransferManager : IAsyncDisposable
         {
             // Stop serving from the partial file before closing it; a completed file is served from its final path.
             _library.RemovePartial(transfer.Id);
+            if (heldBefore is not null) _library.AddPartial(heldBefore);
             transfer.Swarm = null;
             transfer.Partial = null;
             if (partial is not null) await partial.DisposeAsync().ConfigureAwait(false);

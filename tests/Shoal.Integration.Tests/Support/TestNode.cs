@@ -37,7 +37,8 @@ public sealed class TestNode : IAsyncDisposable
         StartAsync(name, NodeSetup.CreateInvite(inviter.Node.Home, [inviter.Address]), [inviter.Address], downloadLimit: downloadLimit);
 
     public static async Task<TestNode> StartAsync(
-        string name, string? joinCode, IReadOnlyList<string> peers, long uploadLimit = 0, long downloadLimit = 0, IReadOnlyList<string>? allowSubnets = null)
+        string name, string? joinCode, IReadOnlyList<string> peers, long uploadLimit = 0, long downloadLimit = 0, IReadOnlyList<string>? allowSubnets = null,
+        Func<NodeOptions, NodeOptions>? configure = null)
     {
         var directory = new TempDirectory("shoal-node");
         var home = new NodeHome(directory.Combine("home"));
@@ -52,6 +53,7 @@ public sealed class TestNode : IAsyncDisposable
             DownloadLimit = downloadLimit,
             AllowSubnets = allowSubnets ?? [],
         };
+        if (configure is not null) options = configure(options);
         return new TestNode(await ShoalNode.StartAsync(options), directory) { _options = options };
     }
 
@@ -88,6 +90,13 @@ public sealed class TestNode : IAsyncDisposable
         var response = await Api.PostAsJsonAsync("api/share", new ShareRequest([path]), ApiJson.Default.ShareRequest);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync(ApiJson.Default.IReadOnlyListSharedFileDto))!.Single();
+    }
+
+    public async Task<PutFileDto> PutAsync(string path, int replicas)
+    {
+        var response = await Api.PostAsJsonAsync("api/put", new PutRequest([path], replicas), ApiJson.Default.PutRequest);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync(ApiJson.Default.IReadOnlyListPutFileDto))!.Single();
     }
 
     public async Task<TransferDto> StartDownloadAsync(string link)

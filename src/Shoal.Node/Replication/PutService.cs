@@ -1,0 +1,483 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Shoal.Core;
+using Shoal.Net.Connections;
+using Shoal.Node.Content;
+using Shoal.Protocol;
+using Shoal.Replication;
+using Shoal.Storage;
+
+namespace Shoal.Node.Replication;
+
+public sealed record PutOptions
+{
+    public const int DefaultReplicas = 2;
+
+    /// <summary>A node silent this long is down: the chunks it held are copied elsewhere.</summary>
+    public TimeSpan DownAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan RepairInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Repair traffic is capped so that it never starves what users are waiting for.</summary>
+    public long RepairBytesPerSecond { get; init; } = 64L << 20;
+}
+
+/// <summary>What the node tells the put service about its surroundings.</summary>
+public sealed record PutEnvironment(
+    DeviceId Self,
+    Func<DeviceId, PeerConnection?> ConnectionOf,
+    Func<IReadOnlyCollection<PeerConnection>> Online,
+    Action<Message> Broadcast);
+
+/// <summary>How one put ended: <see cref="Copies"/> is the fewest nodes holding any one chunk.</summary>
+public sealed record PutResult(FileId Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
+
+/// <summary>
+/// Files stored into the network: placement of every chunk on N nodes (weighted rendezvous hashing over the
+/// members' free quota, so every node computes the same answer), the store of chunks kept for others, tombstones
+/// for removed files, and the repair loop that restores N copies when a node is down and drops surplus ones.
+/// </summary>
+public sealed class PutService : IAsyncDisposable
+{
+    private const int ParallelChunks = 8;
+
+    private readonly ChunkStore _store;
+    private readonly Catalog _catalog;
+    private readonly Library _library;
+    private readonly Availability _availability;
+    private readonly PutEnvironment _environment;
+    private readonly PutOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly TokenBucket _repairLimit;
+    private readonly ConcurrentDictionary<FileId, PutFileRecord> _records = new();
+    private readonly ConcurrentDictionary<FileId, Manifest> _manifests = new();
+    private readonly ConcurrentDictionary<FileId, Task<Manifest?>> _fetching = new();
+    private readonly ConcurrentDictionary<DeviceId, StoreStatus> _peerStores = new();
+    private readonly ConcurrentDictionary<DeviceId, DateTimeOffset> _offlineSince = new();
+    private readonly ConcurrentDictionary<(DeviceId, FileId), Bitfield> _lastSeen = new();
+    private readonly ConcurrentDictionary<(FileId, int), DateTimeOffset> _overSince = new();
+    private readonly ConcurrentDictionary<FileId, int> _lostReported = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _repairLoop = Task.CompletedTask;
+
+    public PutService(ChunkStore store, Catalog catalog, Library library, Availability availability, PutEnvironment environment, PutOptions options, ILogger logger, TimeProvider time)
+    {
+        _store = store;
+        _catalog = catalog;
+        _library = library;
+        _availability = availability;
+        _environment = environment;
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _repairLimit = new TokenBucket(options.RepairBytesPerSecond, time);
+    }
+
+    public ChunkStore Store => _store;
+
+    public IReadOnlyCollection<PutFileRecord> Files => [.. _records.Values];
+
+    public void Start()
+    {
+        foreach (var record in _catalog.ListPutFiles())
+        {
+            _records[record.Id] = record;
+            if (!record.Deleted && _catalog.GetManifest(record.Id) is { } manifest) Adopt(record, manifest);
+        }
+
+        _repairLoop = Task.Run(RepairLoopAsync);
+    }
+
+    // ---- put and rm ------------------------------------------------------------------------------------------
+
+    /// <summary>Indexes the file, records it everywhere, and places every chunk on N nodes (as many as are reachable).</summary>
+    public async Task<PutResult> PutAsync(string path, int replicas, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
+        var full = Path.GetFullPath(path);
+        Manifest manifest;
+        await using (var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
+        {
+            manifest = await FileIndexer.IndexAsync(stream, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        var name = Path.GetFileName(full);
+        var record = new PutFileRecord(manifest.Id, name, manifest.Size, manifest.ChunkCount, replicas, _time.GetUtcNow().UtcTicks, _environment.Self, Deleted: false);
+        _catalog.SaveManifest(manifest);
+        Apply(record, manifest);
+        _environment.Broadcast(new PutRecords([ToMessage(record)]));
+
+        var members = LiveMembers();
+        var copies = new int[manifest.ChunkCount];
+        using var file = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read);
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, manifest.ChunkCount),
+            new ParallelOptions { MaxDegreeOfParallelism = ParallelChunks, CancellationToken = cancellationToken },
+            async (index, token) =>
+            {
+                var chunk = manifest[index];
+                var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+                try
+                {
+                    var data = buffer.AsMemory(0, chunk.Length);
+                    if (await ChunkIO.ReadFullyAsync(file, data, chunk.Offset, token).ConfigureAwait(false) != chunk.Length || Hash256.Compute(data.Span) != chunk.Hash)
+                    {
+                        throw new IOException($"'{name}' changed while it was being stored; put it again");
+                    }
+
+                    // Every member ranked: the first N get the chunk at once; the next stand in for any that refuse.
+                    var ranked = Placement.Choose(chunk.Hash, chunk.Length, members, members.Count);
+                    for (var next = 0; copies[index] < replicas && next < ranked.Count;)
+                    {
+                        var targets = ranked.Skip(next).Take(replicas - copies[index]).ToList();
+                        next += targets.Count;
+                        var sent = await Task.WhenAll(targets.Select(t => SendAsync(t, manifest.Id, index, data, token))).ConfigureAwait(false);
+                        copies[index] += sent.Count(stored => stored);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }).ConfigureAwait(false);
+
+        return new PutResult(manifest.Id, name, manifest.Size, copies.Length == 0 ? replicas : copies.Min(), replicas, members.Count);
+    }
+
+    /// <summary>Removes a put file from the network: a tombstone goes to every node, now or when it returns.</summary>
+    public bool Remove(FileId id)
+    {
+        if (!_records.TryGetValue(id, out var record) || record.Deleted) return false;
+        var tombstone = record with { Deleted = true, UpdatedTicks = Math.Max(_time.GetUtcNow().UtcTicks, record.UpdatedTicks + 1), UpdatedBy = _environment.Self };
+        Apply(tombstone, null);
+        _environment.Broadcast(new PutRecords([ToMessage(tombstone)]));
+        return true;
+    }
+
+    public bool IsPut(FileId id) => _records.TryGetValue(id, out var record) && !record.Deleted;
+
+    public Manifest? Manifest(FileId id) => _manifests.GetValueOrDefault(id);
+
+    /// <summary>Online peers whose free room is known: only those can be given chunks.</summary>
+    public int KnownStores => _peerStores.Keys.Count(d => _environment.ConnectionOf(d) is { IsOpen: true });
+
+    /// <summary>
+    /// What this node holds of a file, as its peers see it: a complete local copy, else what it announces (its
+    /// store's chunks), so that every node's view of who holds what agrees.
+    /// </summary>
+    private Bitfield OwnChunks(FileId id, Manifest manifest) =>
+        _library.GetLocal(id) is not null ? Bitfield.Full(manifest.ChunkCount)
+        : _library.GetPartial(id)?.VerifiedSnapshot() ?? new StoredFile(manifest, "", _store).VerifiedSnapshot();
+
+    /// <summary>Per chunk, how many online nodes (this one included) hold it; null for what is not a live put file here.</summary>
+    public int[]? OnlineCopies(FileId id)
+    {
+        if (!IsPut(id) || !_manifests.TryGetValue(id, out var manifest)) return null;
+        var counts = new int[manifest.ChunkCount];
+        var own = OwnChunks(id, manifest);
+        var views = _environment.Online().Select(c => _availability.Get(c.RemoteId, id)).OfType<RemoteFile>().Select(f => f.Snapshot()).Append(own).ToList();
+        for (var i = 0; i < counts.Length; i++) counts[i] = views.Count(v => v[i]);
+        return counts;
+    }
+
+    // ---- peers -----------------------------------------------------------------------------------------------
+
+    public void OnConnected(PeerConnection connection)
+    {
+        _offlineSince.TryRemove(connection.RemoteId, out _);
+        foreach (var batch in _records.Values.Select(ToMessage).Chunk(PutRecords.MaxRecords)) connection.Send(new PutRecords(batch));
+        connection.Send(OwnStatus());
+    }
+
+    public void OnDisconnected(DeviceId device) => _offlineSince.TryAdd(device, _time.GetUtcNow());
+
+    public void OnStoreStatus(PeerConnection connection, StoreStatus status) => _peerStores[connection.RemoteId] = status;
+
+    public void OnPutRecords(PeerConnection connection, PutRecords message)
+    {
+        var news = new List<PutRecord>();
+        foreach (var incoming in message.Records)
+        {
+            var record = new PutFileRecord(incoming.File, incoming.Name, incoming.Size, incoming.ChunkCount, incoming.Replicas, incoming.UpdatedTicks, incoming.UpdatedBy, incoming.Deleted);
+            if (!SafeFileName.IsValid(record.Name, out _)) continue;
+            if (!Apply(record, null)) continue;
+            news.Add(incoming);
+            if (!record.Deleted) _ = EnsureManifestAsync(record.Id, connection);
+        }
+
+        // Passed on once (a record that is not news stops here), so a node that missed it learns it from anyone.
+        if (news.Count == 0) return;
+        foreach (var other in _environment.Online().Where(c => c != connection)) other.Send(new PutRecords(news));
+    }
+
+    public async ValueTask<StoreOutcome> StoreChunkAsync(PeerConnection connection, StoreChunk request, CancellationToken cancellationToken)
+    {
+        if (!_records.TryGetValue(request.File, out var record)) return StoreOutcome.UnknownFile;
+        if (record.Deleted) return StoreOutcome.Deleted;
+        var manifest = await EnsureManifestAsync(request.File, connection).ConfigureAwait(false);
+        if (manifest is null || request.ChunkIndex >= manifest.ChunkCount) return StoreOutcome.UnknownFile;
+        var outcome = await KeepAsync(record, manifest, request.ChunkIndex, request.Data, cancellationToken).ConfigureAwait(false);
+        return outcome;
+    }
+
+    // ---- state -----------------------------------------------------------------------------------------------
+
+    /// <summary>Stores a record if it is news; a tombstone deletes what this node holds of the file.</summary>
+    private bool Apply(PutFileRecord record, Manifest? manifest)
+    {
+        if (!_catalog.ApplyPutFile(record)) return false;
+        _records[record.Id] = record;
+        if (record.Deleted)
+        {
+            if (_manifests.TryRemove(record.Id, out var old)) DropAll(old);
+            _library.RemovePartial(record.Id);
+        }
+        else if (manifest is not null)
+        {
+            Adopt(record, manifest);
+        }
+
+        return true;
+    }
+
+    private void Adopt(PutFileRecord record, Manifest manifest)
+    {
+        _manifests[record.Id] = manifest;
+        _library.AddPartial(new StoredFile(manifest, record.Name, _store));
+    }
+
+    private void DropAll(Manifest manifest)
+    {
+        for (var i = 0; i < manifest.ChunkCount; i++)
+        {
+            if (!UsedElsewhere(manifest.Id, manifest[i].Hash)) _store.Delete(manifest[i].Hash);
+        }
+
+        _environment.Broadcast(OwnStatus());
+    }
+
+    /// <summary>The same bytes may be a chunk of another live put file: then the copy stays.</summary>
+    private bool UsedElsewhere(FileId file, Hash256 hash) =>
+        _manifests.Any(m => m.Key != file && !_records[m.Key].Deleted && Enumerable.Range(0, m.Value.ChunkCount).Any(i => m.Value[i].Hash == hash));
+
+    private Task<Manifest?> EnsureManifestAsync(FileId id, PeerConnection from)
+    {
+        if (_manifests.TryGetValue(id, out var known)) return Task.FromResult<Manifest?>(known);
+        return _fetching.GetOrAdd(id, _ => FetchManifestAsync(id, from));
+    }
+
+    private async Task<Manifest?> FetchManifestAsync(FileId id, PeerConnection from)
+    {
+        try
+        {
+            var manifest = await from.RequestManifestAsync(id, _stopping.Token).ConfigureAwait(false);
+            _catalog.SaveManifest(manifest);
+            if (_records.TryGetValue(id, out var record) && !record.Deleted) Adopt(record, manifest);
+            return manifest;
+        }
+        catch (Exception e) when (e is PeerErrorException or ConnectionClosedException or OperationCanceledException or InvalidDataException)
+        {
+            _logger.LogDebug("Could not fetch the manifest of {File} from {Peer}: {Error}", id.ShortForm, from.RemoteName, e.Message);
+            return null;
+        }
+        finally
+        {
+            _fetching.TryRemove(id, out _);
+        }
+    }
+
+    private async ValueTask<StoreOutcome> KeepAsync(PutFileRecord record, Manifest manifest, int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var result = await _store.PutAsync(manifest[index].Hash, data, cancellationToken).ConfigureAwait(false);
+        switch (result)
+        {
+            case ChunkStoreResult.Stored:
+                if (!_manifests.ContainsKey(record.Id)) Adopt(record, manifest);
+                _environment.Broadcast(new Have(record.Id, index));
+                _environment.Broadcast(OwnStatus());
+                return StoreOutcome.Stored;
+            case ChunkStoreResult.AlreadyHeld:
+                return StoreOutcome.Stored;
+            case ChunkStoreResult.Full:
+                return StoreOutcome.Full;
+            default:
+                return StoreOutcome.HashMismatch;
+        }
+    }
+
+    private async Task<bool> SendAsync(DeviceId target, FileId file, int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (target == _environment.Self)
+        {
+            var record = _records[file];
+            return _manifests.TryGetValue(file, out var manifest)
+                && await KeepAsync(record, manifest, index, data, cancellationToken).ConfigureAwait(false) == StoreOutcome.Stored;
+        }
+
+        if (_environment.ConnectionOf(target) is not { IsOpen: true } connection) return false;
+        try
+        {
+            var outcome = await connection.StoreChunkAsync(file, index, data, cancellationToken).ConfigureAwait(false);
+            if (outcome != StoreOutcome.Stored) _logger.LogDebug("{Peer} did not keep chunk {Index} of {File}: {Outcome}", connection.RemoteName, index, file.ShortForm, outcome);
+            return outcome == StoreOutcome.Stored;
+        }
+        catch (Exception e) when (e is PeerErrorException or ConnectionClosedException)
+        {
+            return false;
+        }
+    }
+
+    private StoreStatus OwnStatus() => new(_store.QuotaBytes, _store.UsedBytes);
+
+    private static PutRecord ToMessage(PutFileRecord r) => new(r.Id, r.Name, r.Size, r.ChunkCount, r.Replicas, r.UpdatedTicks, r.UpdatedBy, r.Deleted);
+
+    /// <summary>This node and every online peer that said how much room its store has.</summary>
+    private List<Member> LiveMembers()
+    {
+        var members = new List<Member> { new(_environment.Self, _store.FreeBytes) };
+        foreach (var connection in _environment.Online())
+        {
+            if (_peerStores.TryGetValue(connection.RemoteId, out var status)) members.Add(new Member(connection.RemoteId, Math.Max(0, status.QuotaBytes - status.UsedBytes)));
+        }
+
+        return members;
+    }
+
+    // ---- repair ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Who holds each chunk: this node's store, online peers' announcements, and for a peer gone quiet less than
+    /// <see cref="PutOptions.DownAfter"/> ago what it held when last seen (it is not down yet).
+    /// </summary>
+    public IReadOnlyList<ChunkState> Holders(FileId file, Manifest manifest)
+    {
+        var now = _time.GetUtcNow();
+        var views = new List<(DeviceId Device, Bitfield Chunks)> { (_environment.Self, OwnChunks(file, manifest)) };
+        foreach (var connection in _environment.Online())
+        {
+            if (_availability.Get(connection.RemoteId, file) is not { } remote) continue;
+            var chunks = remote.Snapshot();
+            _lastSeen[(connection.RemoteId, file)] = chunks;
+            views.Add((connection.RemoteId, chunks));
+        }
+
+        foreach (var (device, since) in _offlineSince)
+        {
+            if (now - since < _options.DownAfter && _lastSeen.TryGetValue((device, file), out var chunks)) views.Add((device, chunks));
+        }
+
+        return [.. Enumerable.Range(0, manifest.ChunkCount).Select(i => new ChunkState(
+            i, manifest[i].Hash, manifest[i].Length, views.Where(v => v.Chunks[i]).Select(v => v.Device).ToHashSet()))];
+    }
+
+    private async Task RepairLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.RepairInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                foreach (var (id, manifest) in _manifests)
+                {
+                    try
+                    {
+                        await RepairAsync(_records[id], manifest, _stopping.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or PeerErrorException or ConnectionClosedException)
+                    {
+                        _logger.LogWarning("Repairing {Name} failed: {Error}", _records[id].Name, e.Message);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task RepairAsync(PutFileRecord record, Manifest manifest, CancellationToken cancellationToken)
+    {
+        if (record.Deleted) return;
+        var now = _time.GetUtcNow();
+        var states = Holders(record.Id, manifest);
+        var longEnough = new HashSet<int>();
+        foreach (var state in states)
+        {
+            if (state.LiveHolders.Count <= record.Replicas)
+            {
+                _overSince.TryRemove((record.Id, state.Index), out _);
+                continue;
+            }
+
+            // Surplus goes only once it has lasted: a node that flaps must not make copies come and go.
+            var since = _overSince.GetOrAdd((record.Id, state.Index), now);
+            if (now - since >= _options.DownAfter) longEnough.Add(state.Index);
+        }
+
+        var plan = RepairPlanner.Plan(_environment.Self, states, LiveMembers(), record.Replicas, longEnough);
+        if (_lostReported.GetValueOrDefault(record.Id) != plan.Lost.Count)
+        {
+            _lostReported[record.Id] = plan.Lost.Count;
+            if (plan.Lost.Count > 0) _logger.LogWarning("{Name}: {Lost} of {Total} chunks are on no live node; it cannot be read until one comes back", record.Name, plan.Lost.Count, manifest.ChunkCount);
+        }
+        foreach (var copy in plan.Copies)
+        {
+            var chunk = manifest[copy.Index];
+            await _repairLimit.WaitAsync(chunk.Length, cancellationToken).ConfigureAwait(false);
+            var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+            try
+            {
+                var data = buffer.AsMemory(0, chunk.Length);
+                if (!await TryReadOwnAsync(record, manifest, copy.Index, data, cancellationToken).ConfigureAwait(false)) continue;
+
+                if (await SendAsync(copy.Target, record.Id, copy.Index, data, cancellationToken).ConfigureAwait(false))
+                {
+                    _logger.LogInformation("Repaired chunk {Index} of {Name}: a copy on {Target}", copy.Index, record.Name, copy.Target.ShortForm);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        if (plan.Drops.Count == 0) return;
+        foreach (var index in plan.Drops)
+        {
+            if (!UsedElsewhere(record.Id, manifest[index].Hash)) _store.Delete(manifest[index].Hash);
+            _overSince.TryRemove((record.Id, index), out _);
+        }
+
+        _logger.LogInformation("Dropped {Count} surplus chunks of {Name}", plan.Drops.Count, record.Name);
+        _library.AddPartial(new StoredFile(manifest, record.Name, _store));
+        _environment.Broadcast(OwnStatus());
+    }
+
+    /// <summary>Reads a chunk from wherever this node has it; a damaged store copy is dropped so another holder repairs.</summary>
+    private async Task<bool> TryReadOwnAsync(PutFileRecord record, Manifest manifest, int index, Memory<byte> data, CancellationToken cancellationToken)
+    {
+        var chunk = manifest[index];
+        try
+        {
+            await _library.ReadChunkAsync(record.Id, index, data, cancellationToken).ConfigureAwait(false);
+            if (Hash256.Compute(data.Span) == chunk.Hash) return true;
+        }
+        catch (Exception e) when (e is ChunkServeException or IOException)
+        {
+            _logger.LogDebug("Chunk {Index} of {Name} could not be read here: {Error}", index, record.Name, e.Message);
+        }
+
+        if (_store.Delete(chunk.Hash)) _library.AddPartial(new StoredFile(manifest, record.Name, _store));
+        return false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _repairLoop.ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}
