@@ -436,6 +436,8 @@ public sealed class ShoalNode : IAsyncDisposable
 
         public void OnStoreStatus(PeerConnection connection, StoreStatus status) => node.Put.OnStoreStatus(connection, status);
 
+        public void OnStoredChunks(PeerConnection connection, StoredChunks stored) => node.Put.OnStoredChunks(connection, stored);
+
         public void OnRevoked(PeerConnection connection, Revoked revoked)
         {
             if (revoked.Devices.Contains(node.DeviceId))

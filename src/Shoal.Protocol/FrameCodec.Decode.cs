@@ -82,6 +82,9 @@ public static partial class FrameCodec
             case MessageType.StoreStatus:
                 decoded = TryReadStoreStatus(ref reader, out message, out error);
                 break;
+            case MessageType.StoredChunks:
+                decoded = TryReadStoredChunks(ref reader, out message, out error);
+                break;
             default:
                 // Only Cancel is left: BodyLengthRange has already turned unknown types away.
                 decoded = TryReadCancel(ref reader, out message, out error);

@@ -143,6 +143,9 @@ public static partial class FrameCodec
                 writer.WriteUInt64((ulong)status.QuotaBytes);
                 writer.WriteUInt64((ulong)status.UsedBytes);
                 break;
+            case StoredChunks stored:
+                WriteStoredChunks(ref writer, stored);
+                break;
         }
 
         Debug.Assert(writer.Written == HeaderSize + bodyLength, "the measured length must match what was written");
@@ -174,6 +177,7 @@ public static partial class FrameCodec
             StoreResult result => MeasureStoreResult(result),
             PutRecords put => MeasurePutRecords(put),
             StoreStatus status => MeasureStoreStatus(status),
+            StoredChunks stored => MeasureStoredChunks(stored),
             _ => throw new ArgumentException($"{message.GetType().Name} is not a protocol message.", nameof(message)),
         };
 

@@ -12,6 +12,8 @@ namespace Shoal.Protocol;
 /// record        32-byte file id | name (≤ 255 bytes) | i64 size (≥ 0) | u32 chunk count (≤ 2^20) | u8 replicas (≥ 1)
 ///               | i64 updated ticks | 32-byte updating device | u8 deleted (0 or 1)
 /// StoreStatus   i64 quota bytes (≥ 0) | i64 used bytes (≥ 0)
+/// StoredChunks  32-byte file id | u32 chunk count (≤ 2^20) | bitfield (⌈count / 8⌉ bytes, first chunk in the high bit,
+///               pad bits after the last chunk zero)
 /// </code>
 /// </summary>
 public static partial class FrameCodec
@@ -21,6 +23,7 @@ public static partial class FrameCodec
     private const int PutRecordsFixedSize = 2;
     private const int PutRecordFixedSize = Hash256.Size + 2 + 8 + 4 + 1 + 8 + Hash256.Size + 1;
     private const int StoreStatusSize = 8 + 8;
+    private const int StoredChunksFixedSize = Hash256.Size + 4;
 
     /// <summary>
     /// Room a maximum-size chunk leaves in the largest frame after its store fields. A constant that would be
@@ -84,6 +87,17 @@ public static partial class FrameCodec
         return StoreStatusSize;
     }
 
+    private static int MeasureStoredChunks(StoredChunks stored)
+    {
+        if (stored.Chunks is null) throw new ArgumentException($"StoredChunks of {stored.File} has no bitfield.");
+        if (stored.Chunks.Length > Manifest.MaxChunkCount)
+        {
+            throw new ArgumentException($"StoredChunks of {stored.File} has {stored.Chunks.Length} chunks; at most {Manifest.MaxChunkCount} are allowed.");
+        }
+
+        return StoredChunksFixedSize + Bitfield.ByteLength(stored.Chunks.Length);
+    }
+
     private static void WriteStoreChunk(ref FrameWriter writer, StoreChunk store)
     {
         writer.WriteUInt32(store.RequestId);
@@ -106,6 +120,13 @@ public static partial class FrameCodec
             record.UpdatedBy.Value.CopyTo(writer.Take(Hash256.Size));
             writer.Take(1)[0] = record.Deleted ? (byte)1 : (byte)0;
         }
+    }
+
+    private static void WriteStoredChunks(ref FrameWriter writer, StoredChunks stored)
+    {
+        stored.File.Value.CopyTo(writer.Take(Hash256.Size));
+        writer.WriteUInt32((uint)stored.Chunks.Length);
+        writer.WriteBytes(stored.Chunks.AsSpan());
     }
 
     private static bool TryReadStoreChunk(ref SequenceReader<byte> reader, out Message? message, out string error)
@@ -186,6 +207,18 @@ public static partial class FrameCodec
         if (used > long.MaxValue) return Fail(out error, $"used bytes {used} are out of range");
         message = new StoreStatus((long)quota, (long)used);
         error = "";
+        return true;
+    }
+
+    private static bool TryReadStoredChunks(ref SequenceReader<byte> reader, out Message? message, out string error)
+    {
+        message = null;
+        if (!TryReadHash(ref reader, out var file) || !TryReadUInt32(ref reader, out var count)) return Fail(out error, BodyEndsEarly);
+        if (count > Manifest.MaxChunkCount) return Fail(out error, $"{count} chunks; at most {Manifest.MaxChunkCount} are allowed");
+
+        // A bitfield longer than its count is left unread and rejected as trailing bytes.
+        if (!TryReadBitfield(ref reader, (int)count, out var chunks, out error)) return false;
+        message = new StoredChunks(new FileId(file), chunks!);
         return true;
     }
 }

@@ -158,6 +158,7 @@ public static partial class FrameCodec
         MessageType.StoreResult => (StoreResultSize, StoreResultSize),
         MessageType.PutRecords => (PutRecordsFixedSize, PutRecordsFixedSize + (PutRecords.MaxRecords * (PutRecordFixedSize + PutRecord.MaxNameBytes))),
         MessageType.StoreStatus => (StoreStatusSize, StoreStatusSize),
+        MessageType.StoredChunks => (StoredChunksFixedSize, StoredChunksFixedSize + Bitfield.ByteLength(Manifest.MaxChunkCount)),
         _ => (-1, -1),
     };
 }

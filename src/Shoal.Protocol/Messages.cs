@@ -26,6 +26,7 @@ public enum MessageType : byte
     StoreResult = 0x41,
     PutRecords = 0x42,
     StoreStatus = 0x43,
+    StoredChunks = 0x44,
 }
 
 public enum CloseReason : ushort
@@ -236,4 +237,13 @@ public sealed record PutRecords(IReadOnlyList<PutRecord> Records) : Message
 public sealed record StoreStatus(long QuotaBytes, long UsedBytes) : Message
 {
     public override MessageType Type => MessageType.StoreStatus;
+}
+
+/// <summary>
+/// Which chunks of put file <see cref="File"/> this node's chunk store keeps, sent on connect and whenever it changes;
+/// replication counts these, not downloaded copies. <see cref="Chunks"/> has one bit per chunk of the file.
+/// </summary>
+public sealed record StoredChunks(FileId File, Bitfield Chunks) : Message
+{
+    public override MessageType Type => MessageType.StoredChunks;
 }

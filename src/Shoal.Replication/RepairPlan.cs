@@ -2,8 +2,12 @@ using Shoal.Core;
 
 namespace Shoal.Replication;
 
-/// <summary>What the network knows about one chunk: where it sits in its file, its hash and length, and which live devices hold it.</summary>
-public sealed record ChunkState(int Index, Hash256 Hash, int Length, IReadOnlySet<DeviceId> LiveHolders);
+/// <summary>
+/// What the network knows about one chunk: where it sits in its file, its hash and length, which live devices keep
+/// it (the copies that count), and which other live devices could still send it (a downloaded copy, say) when no
+/// kept copy is left.
+/// </summary>
+public sealed record ChunkState(int Index, Hash256 Hash, int Length, IReadOnlySet<DeviceId> LiveHolders, IReadOnlySet<DeviceId>? OtherCopies = null);
 
 /// <summary>Copy chunk <paramref name="Index"/> to <paramref name="Target"/>.</summary>
 public sealed record CopyAction(int Index, DeviceId Target);

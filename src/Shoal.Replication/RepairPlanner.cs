@@ -47,7 +47,9 @@ public static class RepairPlanner
             var holders = chunk.LiveHolders.Count;
             if (holders == 0)
             {
-                lost.Add(chunk.Index);
+                // No kept copy is left, but a device that can still send it rescues it rather than let it go.
+                if (chunk.OtherCopies is { Count: > 0 }) underReplicated.Add(chunk);
+                else lost.Add(chunk.Index);
             }
             else if (holders < replicas)
             {
@@ -70,7 +72,8 @@ public static class RepairPlanner
     /// holder pushing the same bytes. Targets come from <see cref="Placement.Choose"/> over the members that do not
     /// hold the chunk yet, with each target's free space reduced by what this plan already sends it, so one pass
     /// never overfills a node. Rarest chunks go first (fewest holders, then index): they are one failure from loss
-    /// and should get the free space before chunks that still have spare copies.
+    /// and should get the free space before chunks that still have spare copies. A chunk with no kept copy is
+    /// rescued the same way by the first of the devices that can still send it.
     /// </summary>
     private static List<CopyAction> PlanCopies(
         DeviceId self,
@@ -80,7 +83,7 @@ public static class RepairPlanner
     {
         var copies = new List<CopyAction>();
         var mine = underReplicated
-            .Where(chunk => Placement.Rank(chunk.Hash, chunk.LiveHolders)[0] == self)
+            .Where(chunk => Placement.Rank(chunk.Hash, chunk.LiveHolders.Count > 0 ? chunk.LiveHolders : chunk.OtherCopies!)[0] == self)
             .OrderBy(chunk => chunk.LiveHolders.Count)
             .ThenBy(chunk => chunk.Index)
             .ToList();

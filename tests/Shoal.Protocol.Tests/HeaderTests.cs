@@ -108,6 +108,8 @@ public class HeaderTests
     [InlineData(MessageType.PutRecords, 2 + (1024 * (88 + 255)) + 1)]
     [InlineData(MessageType.StoreStatus, 15)]
     [InlineData(MessageType.StoreStatus, 17)]
+    [InlineData(MessageType.StoredChunks, 35)]
+    [InlineData(MessageType.StoredChunks, 36 + (1 << 17) + 1)]
     public void Body_sizes_no_valid_message_can_have_are_rejected_before_buffering(MessageType type, int bodyLength)
     {
         Assert.Equal(FrameStatus.Invalid, FrameCodec.TryReadHeader(Prefix((uint)bodyLength + 1, (byte)type), out _, out _, out var error));
@@ -133,6 +135,7 @@ public class HeaderTests
         Assert.Equal(0x41, (byte)MessageType.StoreResult);
         Assert.Equal(0x42, (byte)MessageType.PutRecords);
         Assert.Equal(0x43, (byte)MessageType.StoreStatus);
+        Assert.Equal(0x44, (byte)MessageType.StoredChunks);
     }
 
     [Fact]

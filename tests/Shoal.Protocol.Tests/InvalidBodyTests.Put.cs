@@ -19,6 +19,8 @@ public partial class InvalidBodyTests
         new Wire().U16(count).Bytes(Id).RawStr(name ?? "a"u8.ToArray()).U64(size).U32(chunkCount).U8(replicas).U64(ticks)
             .Bytes(Samples.Device.Value.ToArray()).U8(deleted);
 
+    private static Wire StoredPrefix(uint chunkCount) => new Wire().Bytes(Id).U32(chunkCount);
+
     private static T DecodeOk<T>(byte[] frame)
         where T : Message
     {
@@ -39,6 +41,9 @@ public partial class InvalidBodyTests
         Assert.Equal(255, DecodeOk<PutRecords>(PutList(replicas: 255).Frame(MessageType.PutRecords)).Records[0].Replicas);
         Assert.Equal(StoreOutcome.Full, DecodeOk<StoreResult>(new Wire().U32(1).U8(1).Frame(MessageType.StoreResult)).Outcome);
         Assert.Equal(new StoreStatus(long.MaxValue, 0), DecodeOk<StoreStatus>(new Wire().U64(long.MaxValue).U64(0).Frame(MessageType.StoreStatus)));
+        var stored = DecodeOk<StoredChunks>(StoredPrefix(10).Bytes([0xFF, 0xC0]).Frame(MessageType.StoredChunks));
+        Assert.Equal((Samples.FileOf(1), 10, 10), (stored.File, stored.Chunks.Length, stored.Chunks.SetCount));
+        Assert.Equal(0, DecodeOk<StoredChunks>(StoredPrefix(0).Frame(MessageType.StoredChunks)).Chunks.Length);
     }
 
     [Fact]
@@ -93,12 +98,15 @@ public partial class InvalidBodyTests
         var put = PutList().Body();
         var result = new Wire().U32(1).U8(0).Body();
         var status = new Wire().U64(1).U64(1).Body();
+        var stored = StoredPrefix(10).Bytes([0xFF, 0xC0]).Body();
 
         // The frame's length prefix covers the shortened body, so the body itself is what comes up short.
         for (var length = 0; length < store.Length; length++) AssertInvalid(new Wire().Bytes(store.AsSpan(0, length)).Frame(MessageType.StoreChunk), "outside");
         for (var length = 2; length < put.Length; length++) AssertInvalid(new Wire().Bytes(put.AsSpan(0, length)).Frame(MessageType.PutRecords), "ends before");
         for (var length = 0; length < result.Length; length++) AssertInvalid(new Wire().Bytes(result.AsSpan(0, length)).Frame(MessageType.StoreResult), "outside");
         for (var length = 0; length < status.Length; length++) AssertInvalid(new Wire().Bytes(status.AsSpan(0, length)).Frame(MessageType.StoreStatus), "outside");
+        for (var length = 0; length < 36; length++) AssertInvalid(new Wire().Bytes(stored.AsSpan(0, length)).Frame(MessageType.StoredChunks), "outside");
+        for (var length = 36; length < stored.Length; length++) AssertInvalid(new Wire().Bytes(stored.AsSpan(0, length)).Frame(MessageType.StoredChunks), "ends before");
     }
 
     [Fact]
@@ -133,11 +141,49 @@ public partial class InvalidBodyTests
     }
 
     [Fact]
+    public void Stored_chunk_counts_over_the_limit_are_rejected()
+    {
+        AssertInvalid(StoredPrefix(Manifest.MaxChunkCount + 1).Frame(MessageType.StoredChunks), "1048577 chunks");
+        AssertInvalid(StoredPrefix(Manifest.MaxChunkCount + 1).Zeros(100).Frame(MessageType.StoredChunks), "chunks");
+        AssertInvalid(StoredPrefix(uint.MaxValue).Frame(MessageType.StoredChunks), "chunks");
+
+        // The largest count with its whole bitfield is accepted; the header turns away a body one byte longer.
+        var largest = StoredPrefix(Manifest.MaxChunkCount).Zeros(Manifest.MaxChunkCount / 8).Frame(MessageType.StoredChunks);
+        var buffer = Sequences.SplitAt(largest, 20, 1000);
+        Assert.Equal(FrameStatus.Ok, FrameCodec.TryReadFrame(ref buffer, out var message, out var error));
+        Assert.True(buffer.IsEmpty, error);
+        Assert.Equal(Manifest.MaxChunkCount, Assert.IsType<StoredChunks>(message).Chunks.Length);
+        var oversized = StoredPrefix(Manifest.MaxChunkCount + 8).Zeros((Manifest.MaxChunkCount / 8) + 1).Frame(MessageType.StoredChunks);
+        buffer = new ReadOnlySequence<byte>(oversized);
+        Assert.Equal(FrameStatus.Invalid, FrameCodec.TryReadFrame(ref buffer, out message, out error));
+        Assert.Null(message);
+        Assert.Contains("StoredChunks body", error);
+    }
+
+    [Fact]
+    public void A_stored_chunk_bitfield_of_the_wrong_length_is_rejected()
+    {
+        AssertInvalid(StoredPrefix(20).Bytes([0xFF, 0xFF]).Frame(MessageType.StoredChunks), "ends before");
+        AssertInvalid(StoredPrefix(9).Bytes([0xFF]).Frame(MessageType.StoredChunks), "ends before");
+        AssertInvalid(StoredPrefix(8).Bytes([0xFF, 0x00]).Frame(MessageType.StoredChunks), "trailing");
+        AssertInvalid(StoredPrefix(0).U8(0).Frame(MessageType.StoredChunks), "trailing");
+    }
+
+    [Theory]
+    [InlineData(10u, new byte[] { 0xFF, 0xE0 })]
+    [InlineData(10u, new byte[] { 0x00, 0x01 })]
+    [InlineData(1u, new byte[] { 0x40 })]
+    [InlineData(7u, new byte[] { 0x01 })]
+    public void Stored_chunk_bitfields_with_bits_past_the_last_chunk_are_rejected(uint chunkCount, byte[] bits) =>
+        AssertInvalid(StoredPrefix(chunkCount).Bytes(bits).Frame(MessageType.StoredChunks), "bitfield");
+
+    [Fact]
     public void Put_bodies_with_trailing_bytes_are_rejected()
     {
         AssertInvalid(PutList().U8(0).Frame(MessageType.PutRecords), "trailing");
         AssertInvalid(new Wire().U16(0).U8(0).Frame(MessageType.PutRecords), "trailing");
         AssertInvalid(new Wire().U32(1).U8(0).U8(0).Frame(MessageType.StoreResult), "outside");
         AssertInvalid(new Wire().U64(1).U64(1).U8(0).Frame(MessageType.StoreStatus), "outside");
+        AssertInvalid(StoredPrefix(10).Bytes([0xFF, 0xC0]).U8(0).Frame(MessageType.StoredChunks), "trailing");
     }
 }

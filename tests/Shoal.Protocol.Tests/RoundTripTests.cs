@@ -66,7 +66,7 @@ public class RoundTripTests
     [Fact]
     public void Frames_split_at_every_byte_position_decode_identically()
     {
-        var messages = Samples.All.Where(m => m is Hello or Close or Inventory or ManifestResponse or ErrorResponse or PutRecords or StoreStatus).ToList();
+        var messages = Samples.All.Where(m => m is Hello or Close or Inventory or ManifestResponse or ErrorResponse or PutRecords or StoreStatus or StoredChunks).ToList();
         messages.Add(new ChunkResponse(5, Samples.Pattern(40, 9)));
         messages.Add(new StoreChunk(6, Samples.FileOf(1), 3, Samples.Pattern(40, 10)));
         foreach (var message in messages)
@@ -144,6 +144,7 @@ public class RoundTripTests
             new ChunkResponse(1, Samples.Pattern(ChunkingParameters.MaxSize, 4)),
             new StoreChunk(uint.MaxValue, Samples.FileOf(1), int.MaxValue, Samples.Pattern(ChunkingParameters.MaxSize, 5)),
             new PutRecords(putRecords),
+            new StoredChunks(Samples.FileOf(1), Bitfield.Full(Manifest.MaxChunkCount)),
         ];
 
         Assert.Equal(Hello.MaxNameBytes, Encoding.UTF8.GetByteCount(maxName));
@@ -186,6 +187,12 @@ public class RoundTripTests
         Assert.Equal(
             new Wire().U16(1).Bytes(file).Str("a.txt").U64(10).U32(1).U8(3).U64(unchecked((ulong)-2L)).Bytes(device).U8(1).Frame(MessageType.PutRecords),
             FrameCodec.Encode(new PutRecords([record])));
+
+        // Chunk 0 is the high bit of the first byte; chunks 5 and 9 follow, and the pad bits after chunk 9 stay zero.
+        Assert.Equal(
+            new Wire().Bytes(file).U32(10).Bytes([0x84, 0x40]).Frame(MessageType.StoredChunks),
+            FrameCodec.Encode(new StoredChunks(Samples.FileOf(1), Samples.Bits(10, 0, 5, 9))));
+        Assert.Equal(new Wire().Bytes(file).U32(0).Frame(MessageType.StoredChunks), FrameCodec.Encode(new StoredChunks(Samples.FileOf(1), new Bitfield(0))));
     }
 
     [Fact]

@@ -249,6 +249,10 @@ internal static class Samples
         ]),
         new StoreStatus(0, 0),
         new StoreStatus(long.MaxValue, 1_234_567),
+        new StoredChunks(FileOf(26), Bits(13, 0, 5, 12)),
+        new StoredChunks(FileOf(27), new Bitfield(0)),
+        new StoredChunks(FileOf(28), Bitfield.Full(8)),
+        new StoredChunks(FileOf(29), Bits(17)),
     ];
 
     public static TheoryData<int> Indices()
@@ -316,6 +320,11 @@ internal static class Samples
                 break;
             case PutRecords e:
                 Assert.Equal(e.Records, ((PutRecords)actual).Records);
+                break;
+            case StoredChunks e:
+                var stored = (StoredChunks)actual;
+                Assert.Equal((e.File, e.Chunks.Length, e.Chunks.SetCount), (stored.File, stored.Chunks.Length, stored.Chunks.SetCount));
+                Assert.Equal(e.Chunks.ToArray(), stored.Chunks.ToArray());
                 break;
             default:
                 Assert.Equal(expected, actual);

@@ -106,6 +106,8 @@ public class WriteValidationTests
         ["put record replicas over a byte"] = () => Puts(Put with { Replicas = 256 }),
         ["store status negative quota"] = () => new StoreStatus(-1, 0),
         ["store status negative used bytes"] = () => new StoreStatus(0, long.MinValue),
+        ["stored chunks bitfield missing"] = () => new StoredChunks(File, null!),
+        ["stored chunks too many"] = () => new StoredChunks(File, new Bitfield(Manifest.MaxChunkCount + 1)),
     };
 
     [Theory]

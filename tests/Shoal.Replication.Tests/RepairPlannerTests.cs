@@ -304,4 +304,22 @@ public class RepairPlannerTests
         Assert.Equal(self, Placement.Rank(Chunk(index), holders)[0]);
         return [.. holders];
     }
+
+    [Fact]
+    public void A_chunk_with_no_kept_copy_is_rescued_by_exactly_one_device_that_can_still_send_it()
+    {
+        var devices = Devices(5);
+        var members = Members(5);
+        var senders = new HashSet<DeviceId> { devices[1], devices[3] };
+        var rescued = State(0, Length) with { OtherCopies = senders };
+        var gone = State(1, Length);
+
+        var plans = devices.ToDictionary(d => d, d => RepairPlanner.Plan(d, [rescued, gone], members, 2));
+
+        var rescuer = Assert.Single(plans, p => p.Value.Copies.Count > 0);
+        Assert.Equal(Placement.Rank(rescued.Hash, senders)[0], rescuer.Key);
+        Assert.Equal(2, rescuer.Value.Copies.Select(c => c.Target).Distinct().Count());
+        Assert.All(rescuer.Value.Copies, c => Assert.Equal(0, c.Index));
+        Assert.All(plans.Values, p => Assert.Equal([1], p.Lost));
+    }
 }

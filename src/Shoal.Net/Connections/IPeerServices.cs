@@ -42,6 +42,10 @@ public interface IPeerServices
     {
     }
 
+    void OnStoredChunks(PeerConnection connection, StoredChunks stored)
+    {
+    }
+
     void OnClosed(PeerConnection connection, string reason);
 }
 

@@ -558,6 +558,9 @@ public sealed class PeerConnection : IAsyncDisposable
             case StoreStatus status:
                 _services.OnStoreStatus(this, status);
                 return true;
+            case StoredChunks stored:
+                _services.OnStoredChunks(this, stored);
+                return true;
             case ErrorResponse error:
                 if (_pending.TryGetValue(error.RequestId, out var pending))
                 {

@@ -143,7 +143,7 @@ public static class NodeApi
             var replicas = chunkCount == 0
                 ? holders.Count + (local is not null ? 1 : 0)
                 : MinHolders(chunkCount, holders.Select(h => h.File.Snapshot()), local is not null ? null : localVerified ?? new Bitfield(chunkCount));
-            if (local is null && node.Put.OnlineCopies(id) is { } copies && node.Put.Files.FirstOrDefault(f => f.Id == id) is { } put)
+            if (local is null && node.Put.StoredCopies(id) is { } copies && node.Put.Files.FirstOrDefault(f => f.Id == id) is { } put)
             {
                 // A put file: counted from the stores (this node's included) and whoever else announced it.
                 (name, size, replicas) = (put.Name, put.Size, copies.Length == 0 ? 0 : copies.Min());
@@ -236,7 +236,7 @@ public static class NodeApi
     private static IResult StartDownload(ShoalNode node, GetRequest request)
     {
         if (!ShoalLink.TryParse(request.Link, out var link, out var error)) return Results.BadRequest(new ErrorDto(error));
-        if (node.Library.GetLocal(link.Id) is null && node.Put.OnlineCopies(link.Id) is { } copies && copies.Count(c => c == 0) is var missing and > 0)
+        if (node.Library.GetLocal(link.Id) is null && node.Put.ReachableCopies(link.Id) is { } copies && copies.Count(c => c == 0) is var missing and > 0)
         {
             // Waiting would not help until a node comes back: say so at once.
             return Results.Conflict(new ErrorDto($"unavailable: {missing} of {copies.Length} chunks are on no online node"));

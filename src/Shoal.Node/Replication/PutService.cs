@@ -56,7 +56,7 @@ public sealed class PutService : IAsyncDisposable
     private readonly ConcurrentDictionary<FileId, Task<Manifest?>> _fetching = new();
     private readonly ConcurrentDictionary<DeviceId, StoreStatus> _peerStores = new();
     private readonly ConcurrentDictionary<DeviceId, DateTimeOffset> _offlineSince = new();
-    private readonly ConcurrentDictionary<(DeviceId, FileId), Bitfield> _lastSeen = new();
+    private readonly ConcurrentDictionary<(DeviceId, FileId), Bitfield> _peerStored = new();
     private readonly ConcurrentDictionary<(FileId, int), DateTimeOffset> _overSince = new();
     private readonly ConcurrentDictionary<FileId, int> _lostReported = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -163,22 +163,27 @@ public sealed class PutService : IAsyncDisposable
     /// <summary>Online peers whose free room is known: only those can be given chunks.</summary>
     public int KnownStores => _peerStores.Keys.Count(d => _environment.ConnectionOf(d) is { IsOpen: true });
 
-    /// <summary>
-    /// What this node holds of a file, as its peers see it: a complete local copy, else what it announces (its
-    /// store's chunks), so that every node's view of who holds what agrees.
-    /// </summary>
-    private Bitfield OwnChunks(FileId id, Manifest manifest) =>
-        _library.GetLocal(id) is not null ? Bitfield.Full(manifest.ChunkCount)
-        : _library.GetPartial(id)?.VerifiedSnapshot() ?? new StoredFile(manifest, "", _store).VerifiedSnapshot();
+    private Bitfield OwnStored(Manifest manifest) => new StoredFile(manifest, "", _store).VerifiedSnapshot();
 
-    /// <summary>Per chunk, how many online nodes (this one included) hold it; null for what is not a live put file here.</summary>
-    public int[]? OnlineCopies(FileId id)
+    /// <summary>Per chunk, how many online nodes' stores (this one's included) keep it; null for what is not a live put file here.</summary>
+    public int[]? StoredCopies(FileId id) =>
+        _manifests.TryGetValue(id, out var manifest) && IsPut(id) ? Counts(manifest, Holders(id, manifest, onlineOnly: true)) : null;
+
+    /// <summary>Per chunk, how many online nodes could send it (from a store, a download or a complete copy), this one included.</summary>
+    public int[]? ReachableCopies(FileId id)
     {
         if (!IsPut(id) || !_manifests.TryGetValue(id, out var manifest)) return null;
-        var counts = new int[manifest.ChunkCount];
-        var own = OwnChunks(id, manifest);
+        var own = _library.GetLocal(id) is not null ? Bitfield.Full(manifest.ChunkCount) : _library.GetPartial(id)?.VerifiedSnapshot() ?? new Bitfield(manifest.ChunkCount);
         var views = _environment.Online().Select(c => _availability.Get(c.RemoteId, id)).OfType<RemoteFile>().Select(f => f.Snapshot()).Append(own).ToList();
+        var counts = new int[manifest.ChunkCount];
         for (var i = 0; i < counts.Length; i++) counts[i] = views.Count(v => v[i]);
+        return counts;
+    }
+
+    private static int[] Counts(Manifest manifest, IReadOnlyList<ChunkState> states)
+    {
+        var counts = new int[manifest.ChunkCount];
+        foreach (var state in states) counts[state.Index] = state.LiveHolders.Count;
         return counts;
     }
 
@@ -189,11 +194,23 @@ public sealed class PutService : IAsyncDisposable
         _offlineSince.TryRemove(connection.RemoteId, out _);
         foreach (var batch in _records.Values.Select(ToMessage).Chunk(PutRecords.MaxRecords)) connection.Send(new PutRecords(batch));
         connection.Send(OwnStatus());
+
+        // Every live file, empty ones too: that replaces whatever the peer remembers from before.
+        foreach (var (id, manifest) in _manifests)
+        {
+            if (IsPut(id)) connection.Send(new StoredChunks(id, OwnStored(manifest)));
+        }
     }
 
     public void OnDisconnected(DeviceId device) => _offlineSince.TryAdd(device, _time.GetUtcNow());
 
     public void OnStoreStatus(PeerConnection connection, StoreStatus status) => _peerStores[connection.RemoteId] = status;
+
+    public void OnStoredChunks(PeerConnection connection, StoredChunks stored)
+    {
+        if (_records.TryGetValue(stored.File, out var record) && record.ChunkCount != stored.Chunks.Length) return;
+        _peerStored[(connection.RemoteId, stored.File)] = stored.Chunks;
+    }
 
     public void OnPutRecords(PeerConnection connection, PutRecords message)
     {
@@ -296,7 +313,7 @@ public sealed class PutService : IAsyncDisposable
             case ChunkStoreResult.Stored:
                 if (!_manifests.ContainsKey(record.Id)) Adopt(record, manifest);
                 _environment.Broadcast(new Have(record.Id, index));
-                _environment.Broadcast(OwnStatus());
+                AnnounceStored(record.Id, manifest);
                 return StoreOutcome.Stored;
             case ChunkStoreResult.AlreadyHeld:
                 return StoreOutcome.Stored;
@@ -331,6 +348,13 @@ public sealed class PutService : IAsyncDisposable
 
     private StoreStatus OwnStatus() => new(_store.QuotaBytes, _store.UsedBytes);
 
+    /// <summary>What the store keeps changed: peers count copies from this (and placement reads the free room).</summary>
+    private void AnnounceStored(FileId id, Manifest manifest)
+    {
+        _environment.Broadcast(new StoredChunks(id, OwnStored(manifest)));
+        _environment.Broadcast(OwnStatus());
+    }
+
     private static PutRecord ToMessage(PutFileRecord r) => new(r.Id, r.Name, r.Size, r.ChunkCount, r.Replicas, r.UpdatedTicks, r.UpdatedBy, r.Deleted);
 
     /// <summary>This node and every online peer that said how much room its store has.</summary>
@@ -348,28 +372,33 @@ public sealed class PutService : IAsyncDisposable
     // ---- repair ----------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Who holds each chunk: this node's store, online peers' announcements, and for a peer gone quiet less than
-    /// <see cref="PutOptions.DownAfter"/> ago what it held when last seen (it is not down yet).
+    /// Which stores keep each chunk: this node's, online peers' (as they announce them), and unless
+    /// <paramref name="onlineOnly"/>, those of peers gone quiet less than <see cref="PutOptions.DownAfter"/> ago (not
+    /// down yet). Downloaded copies do not count: their owners may move or delete them at any time.
     /// </summary>
-    public IReadOnlyList<ChunkState> Holders(FileId file, Manifest manifest)
+    public IReadOnlyList<ChunkState> Holders(FileId file, Manifest manifest, bool onlineOnly = false)
     {
         var now = _time.GetUtcNow();
-        var views = new List<(DeviceId Device, Bitfield Chunks)> { (_environment.Self, OwnChunks(file, manifest)) };
-        foreach (var connection in _environment.Online())
+        var views = new List<(DeviceId Device, Bitfield Chunks)> { (_environment.Self, OwnStored(manifest)) };
+        foreach (var ((device, id), chunks) in _peerStored)
         {
-            if (_availability.Get(connection.RemoteId, file) is not { } remote) continue;
-            var chunks = remote.Snapshot();
-            _lastSeen[(connection.RemoteId, file)] = chunks;
-            views.Add((connection.RemoteId, chunks));
+            if (id != file || chunks.Length != manifest.ChunkCount) continue;
+            var live = _environment.ConnectionOf(device) is { IsOpen: true }
+                || (!onlineOnly && _offlineSince.TryGetValue(device, out var since) && now - since < _options.DownAfter);
+            if (live) views.Add((device, chunks));
         }
 
-        foreach (var (device, since) in _offlineSince)
+        // Whoever can send a chunk at all (a download, a complete copy): the last resort when no store keeps it.
+        var senders = new List<(DeviceId Device, Bitfield Chunks)>();
+        if (!onlineOnly)
         {
-            if (now - since < _options.DownAfter && _lastSeen.TryGetValue((device, file), out var chunks)) views.Add((device, chunks));
+            var own = _library.GetLocal(file) is not null ? Bitfield.Full(manifest.ChunkCount) : _library.GetPartial(file)?.VerifiedSnapshot();
+            if (own is not null) senders.Add((_environment.Self, own));
+            senders.AddRange(_environment.Online().Select(c => (c.RemoteId, _availability.Get(c.RemoteId, file)?.Snapshot())).Where(s => s.Item2 is not null).Select(s => (s.RemoteId, s.Item2!)));
         }
 
         return [.. Enumerable.Range(0, manifest.ChunkCount).Select(i => new ChunkState(
-            i, manifest[i].Hash, manifest[i].Length, views.Where(v => v.Chunks[i]).Select(v => v.Device).ToHashSet()))];
+            i, manifest[i].Hash, manifest[i].Length, views.Where(v => v.Chunks[i]).Select(v => v.Device).ToHashSet(), senders.Where(s => s.Chunks[i]).Select(s => s.Device).ToHashSet()))];
     }
 
     private async Task RepairLoopAsync()
@@ -453,7 +482,7 @@ public sealed class PutService : IAsyncDisposable
 
         _logger.LogInformation("Dropped {Count} surplus chunks of {Name}", plan.Drops.Count, record.Name);
         _library.AddPartial(new StoredFile(manifest, record.Name, _store));
-        _environment.Broadcast(OwnStatus());
+        AnnounceStored(record.Id, manifest);
     }
 
     /// <summary>Reads a chunk from wherever this node has it; a damaged store copy is dropped so another holder repairs.</summary>
@@ -470,7 +499,12 @@ public sealed class PutService : IAsyncDisposable
             _logger.LogDebug("Chunk {Index} of {Name} could not be read here: {Error}", index, record.Name, e.Message);
         }
 
-        if (_store.Delete(chunk.Hash)) _library.AddPartial(new StoredFile(manifest, record.Name, _store));
+        if (_store.Delete(chunk.Hash))
+        {
+            _library.AddPartial(new StoredFile(manifest, record.Name, _store));
+            AnnounceStored(record.Id, manifest);
+        }
+
         return false;
     }
 
