@@ -101,7 +101,7 @@ internal static class FolderScenario
         }
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? interval = null)
+    internal static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? interval = null)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition().ConfigureAwait(false))

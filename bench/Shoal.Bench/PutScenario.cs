@@ -34,7 +34,7 @@ internal static class PutScenario
 
             foreach (var node in nodes)
             {
-                await WaitAsync(async () => (await node.GetAsync("api/status", cancellationToken).ConfigureAwait(false))["peersOnline"]!.GetValue<int>() == Nodes - 1, $"{node.Name} to see every node", context.Timeout, cancellationToken).ConfigureAwait(false);
+                await FolderScenario.WaitAsync(async () => (await node.GetAsync("api/status", cancellationToken).ConfigureAwait(false))["peersOnline"]!.GetValue<int>() == Nodes - 1, $"{node.Name} to see every node", context.Timeout, cancellationToken).ConfigureAwait(false);
             }
 
             var clock = Stopwatch.StartNew();
@@ -52,14 +52,10 @@ internal static class PutScenario
             clock.Restart();
             nodes[victim].Dispose();
             var killedAt = clock.Elapsed;
-            await WaitAsync(
-                async () => Replicas == (await observer.GetAsync("api/files", cancellationToken).ConfigureAwait(false)).AsArray()
-                    .Where(f => (string?)f?["id"] == id).Select(f => (int)f!["replicas"]!).FirstOrDefault(),
-                "every chunk to have two live copies again",
-                context.Timeout,
-                cancellationToken,
-                dropFirst: async () => (await observer.GetAsync("api/files", cancellationToken).ConfigureAwait(false)).AsArray()
-                    .Where(f => (string?)f?["id"] == id).Select(f => (int)f!["replicas"]!).FirstOrDefault() < Replicas).ConfigureAwait(false);
+            async Task<int> ReplicasSeenAsync() => (await observer.GetAsync("api/files", cancellationToken).ConfigureAwait(false)).AsArray()
+                .Where(f => (string?)f?["id"] == id).Select(f => (int)f!["replicas"]!).FirstOrDefault();
+            await FolderScenario.WaitAsync(async () => await ReplicasSeenAsync().ConfigureAwait(false) < Replicas, "the observer to see the node gone", context.Timeout, cancellationToken).ConfigureAwait(false);
+            await FolderScenario.WaitAsync(async () => await ReplicasSeenAsync().ConfigureAwait(false) == Replicas, "every chunk to have two live copies again", context.Timeout, cancellationToken).ConfigureAwait(false);
             var restoreSeconds = (clock.Elapsed - killedAt).TotalSeconds;
             var repairSeconds = Math.Max(0, restoreSeconds - DownAfterSeconds);
             var victimBytes = stores[victim];
@@ -82,19 +78,5 @@ internal static class PutScenario
     {
         var store = Path.Combine(home, "store");
         return Directory.Exists(store) ? Directory.EnumerateFiles(store, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
-    }
-
-    /// <summary>Polls until the condition holds; with <paramref name="dropFirst"/>, only after that has been seen once.</summary>
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, CancellationToken cancellationToken, Func<Task<bool>>? dropFirst = null)
-    {
-        var clock = Stopwatch.StartNew();
-        var dropped = dropFirst is null;
-        while (true)
-        {
-            if (!dropped) dropped = await dropFirst!().ConfigureAwait(false);
-            else if (await condition().ConfigureAwait(false)) return;
-            if (clock.Elapsed > timeout) throw new BenchException($"timed out waiting for {what}");
-            await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
-        }
     }
 }

@@ -13,6 +13,8 @@ public sealed class PutTests
 {
     private const long FileSize = 24L << 20;
 
+    private static readonly TimeSpan DownAfter = TimeSpan.FromSeconds(2);
+
     private static readonly PutOptions QuickRepair = new() { RepairInterval = TimeSpan.FromMilliseconds(200) };
 
     [Fact]
@@ -48,7 +50,8 @@ public sealed class PutTests
 
         await Eventually.TrueAsync(
             () => Enumerable.Range(0, manifest.ChunkCount).All(i => mesh.HoldersOf(manifest[i].Hash).Count >= 2),
-            "every chunk back to two live copies");
+            "every chunk back to two live copies",
+            TimeSpan.FromSeconds(30) + DownAfter);
 
         await mesh.RestartAsync(victim);
         await Eventually.TrueAsync(
@@ -145,7 +148,7 @@ public sealed class PutTests
                 for (var i = 0; i < count; i++)
                 {
                     var index = i;
-                    Func<NodeOptions, NodeOptions> configure = o => o with { PutOptions = QuickRepair, DownAfter = TimeSpan.FromSeconds(2), StoreQuota = quotaOf?.Invoke(index) ?? 1L << 30 };
+                    Func<NodeOptions, NodeOptions> configure = o => o with { PutOptions = QuickRepair, DownAfter = DownAfter, StoreQuota = quotaOf?.Invoke(index) ?? 1L << 30 };
                     var node = i == 0
                         ? await TestNode.StartAsync("n0", null, [], configure: configure)
                         : await TestNode.StartAsync($"n{i}", Shoal.Node.Home.NodeSetup.CreateInvite(mesh[0].Node.Home, [mesh[0].Address]), [.. mesh._nodes.Select(n => n!.Address)], configure: configure);

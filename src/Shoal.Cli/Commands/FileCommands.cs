@@ -124,7 +124,7 @@ public static class FileCommands
             return ExitCodes.Success;
         }
 
-        Table.Write(["NAME", "SIZE", "REPLICAS", "LOCAL", "LINK"], [.. files.Select(f => new[] { f.Name, ByteSize.Format(f.Size), f.Replicas.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Local, f.Link })]);
+        Table.Write(["NAME", "SIZE", "REPLICAS", "LOCAL", "LINK"], [.. files.Select(f => new[] { f.Name, ByteSize.Format(f.Size), f.Replicas == 0 ? "0 (unavailable)" : f.Replicas.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Local, f.Link })]);
         return ExitCodes.Success;
     }
 
