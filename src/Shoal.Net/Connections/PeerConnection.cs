@@ -28,6 +28,7 @@ public sealed class PeerConnection : IAsyncDisposable
     private const int MaxControlFrames = 4096;
     private const int QueuedChunkFrames = 3;
     private const int ConcurrentServes = 4;
+    private const int QueuedIndexUpdates = 4;
     private const int CoalesceLimit = 16 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
@@ -42,6 +43,8 @@ public sealed class PeerConnection : IAsyncDisposable
         Channel.CreateBounded<OutgoingFrame>(new BoundedChannelOptions(MaxControlFrames) { SingleReader = true });
     private readonly Channel<Message> _peerRequests =
         Channel.CreateBounded<Message>(new BoundedChannelOptions(MaxPeerRequests) { SingleReader = true, SingleWriter = true });
+    private readonly Channel<IndexUpdate> _indexUpdates =
+        Channel.CreateBounded<IndexUpdate>(new BoundedChannelOptions(QueuedIndexUpdates) { SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _chunkFrameSlots = new(QueuedChunkFrames);
     private readonly SemaphoreSlim _serveSlots = new(ConcurrentServes);
     private readonly SemaphoreSlim _ourRequestSlots = new(MaxPeerRequests);
@@ -245,6 +248,7 @@ public sealed class PeerConnection : IAsyncDisposable
             Task.Run(ReadLoopAsync),
             Task.Run(WriteLoopAsync),
             Task.Run(ServeLoopAsync),
+            Task.Run(IndexLoopAsync),
             Task.Run(KeepAliveLoopAsync));
     }
 
@@ -380,6 +384,7 @@ public sealed class PeerConnection : IAsyncDisposable
         _lifetime.Cancel();
         _outgoing.Writer.TryComplete();
         _peerRequests.Writer.TryComplete();
+        _indexUpdates.Writer.TryComplete();
         foreach (var (_, pending) in _pending)
         {
             pending.Completion.TrySetException(new ConnectionClosedException($"connection to {RemoteName} closed: {reason}"));
@@ -473,9 +478,10 @@ public sealed class PeerConnection : IAsyncDisposable
                     buffer = buffer.Slice(FrameCodec.HeaderSize + bodyLength);
                     if (message is IndexUpdate update)
                     {
-                        // Awaited here, so a peer that sends index updates faster than they can be stored is slowed
-                        // down by TCP instead of filling memory.
-                        await _services.OnIndexUpdateAsync(this, update, token).ConfigureAwait(false);
+                        // Stored beside the reading, so chunk requests behind an update are not held up by the
+                        // database; a peer that sends updates faster than they are stored is still slowed down by
+                        // TCP once a few are queued, instead of filling memory.
+                        await _indexUpdates.Writer.WriteAsync(update, token).ConfigureAwait(false);
                         continue;
                     }
 
@@ -679,6 +685,28 @@ public sealed class PeerConnection : IAsyncDisposable
 
         // The loop ends only when no serve is left running: they use the connection's token and buffers.
         for (var i = 0; i < ConcurrentServes; i++) await _serveSlots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private async Task IndexLoopAsync()
+    {
+        var token = _lifetime.Token;
+        try
+        {
+            await foreach (var update in _indexUpdates.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                await _services.OnIndexUpdateAsync(this, update, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Closing.
+        }
+        catch (Exception e)
+        {
+            // The index from this peer can no longer be trusted to be complete: start over on a new link.
+            _logger.LogError(e, "Storing the folder index from {Peer} failed", RemoteName);
+            Close(CloseReason.ProtocolError, "the folder index could not be stored");
+        }
     }
 
     /// <summary>
