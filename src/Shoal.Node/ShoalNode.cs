@@ -78,7 +78,7 @@ public sealed class ShoalNode : IAsyncDisposable
             Home.TrashDirectory,
             _catalog,
             new FolderEnvironment(identity.DeviceId, NameOf, Connections.Get, _downloadLimit, OnBadData),
-            options.FolderOptions,
+            options.FolderOptions with { TrashRetention = TimeSpan.FromDays(config.TrashDays) },
             loggerFactory.CreateLogger("shoal.folder"),
             Time);
         Put = new PutService(

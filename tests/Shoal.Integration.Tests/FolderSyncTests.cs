@@ -273,4 +273,21 @@ public sealed class FolderSyncTests
                 SyncTimeout);
         }
     }
+
+    [Fact]
+    public async Task A_full_scan_clears_temp_files_left_for_a_day_and_keeps_recent_ones()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        var stale = a.InFolder(".shoal-tmp.ABCDEFGH.old.txt");
+        var recent = a.InFolder(".shoal-tmp.IJKLMNOP.new.txt");
+        await File.WriteAllTextAsync(stale, "left by a pull that never finished");
+        await File.WriteAllTextAsync(recent, "a pull under way");
+        File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddDays(-2));
+
+        (await a.Api.PostAsync("api/folder/scan", null)).EnsureSuccessStatusCode();
+
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(recent));
+        Assert.Equal(0, (await FolderAsync(a)).Files);
+    }
 }

@@ -45,6 +45,7 @@ public sealed partial class SyncedFolder : IAsyncDisposable
     public const string DefaultId = "default";
     private const int IndexBatchRecords = 1000;
     private const int IndexBatchBytes = 1 << 20;
+    private static readonly TimeSpan StaleTempAge = TimeSpan.FromDays(1);
 
     private readonly FolderEnvironment _environment;
     private readonly Catalog _catalog;
@@ -142,7 +143,12 @@ public sealed partial class SyncedFolder : IAsyncDisposable
             LoadIgnoreRules();
             var result = await _scanner.ScanAsync(_local, _ignore, paths, cancellationToken).ConfigureAwait(false);
             var committed = CommitScan(result.Changes);
-            if (paths is null) _lastScan = _time.GetUtcNow();
+            if (paths is null)
+            {
+                _lastScan = _time.GetUtcNow();
+                ClearStaleTempFiles(result.TempFiles);
+            }
+
             _error = null;
             return new ScanSummary(committed, result.FilesHashed, result.BytesHashed, result.Skipped.Count);
         }
@@ -156,6 +162,32 @@ public sealed partial class SyncedFolder : IAsyncDisposable
         {
             _fullScanRunning = false;
             _scanLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// A temp file nobody has written to for a day was left by a pull that will not finish (the content changed again,
+    /// or the file was deleted meanwhile): removed, but only while no pull is running, so none is cut short.
+    /// </summary>
+    private void ClearStaleTempFiles(IReadOnlyList<string> tempFiles)
+    {
+        var cutoff = _time.GetUtcNow() - StaleTempAge;
+        foreach (var path in tempFiles)
+        {
+            if (!_busy.IsEmpty) return;
+            // A temp name is not a folder path (the scanner never indexes one): only its directory is.
+            var parent = FolderPath.Parent(path);
+            var full = Path.Combine(parent.Length == 0 ? Root : FolderPath.ToFullPath(Root, parent), FolderPath.FileName(path));
+            try
+            {
+                if (FileStatus.Get(full) is not { Kind: FileStatusKind.File } status || DateTimeOffset.FromUnixTimeMilliseconds(status.ModifiedUnixNs / 1_000_000) > cutoff) continue;
+                File.Delete(full);
+                _logger.LogInformation("Removed {Path}, left by a sync that did not finish", path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogDebug("Could not remove {Path}: {Error}", path, e.Message);
+            }
         }
     }
 

@@ -41,6 +41,9 @@ public sealed record NodeConfig
 
     public const long DefaultStoreQuota = 10L << 30;
 
+    /// <summary>Days that files deleted or replaced in the synced folder stay in HOME/trash.</summary>
+    public int TrashDays { get; init; } = 30;
+
     /// <summary>Seconds a node may be silent before it counts as down and its chunks are copied elsewhere.</summary>
     public int DownAfterSeconds { get; init; } = 30;
 
@@ -48,8 +51,12 @@ public sealed record NodeConfig
     {
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(home.ConfigPath), NodeConfigJson.Default.NodeConfig)
+            var config = JsonSerializer.Deserialize(File.ReadAllText(home.ConfigPath), NodeConfigJson.Default.NodeConfig)
                 ?? throw new InvalidDataException("the file is empty");
+            if (config.StoreQuota < 0) throw new InvalidDataException($"{home.ConfigPath}: storeQuota must be 0 or more bytes");
+            if (config.TrashDays < 0) throw new InvalidDataException($"{home.ConfigPath}: trashDays must be 0 or more");
+            if (config.DownAfterSeconds < 1) throw new InvalidDataException($"{home.ConfigPath}: downAfterSeconds must be at least 1");
+            return config;
         }
         catch (JsonException e)
         {

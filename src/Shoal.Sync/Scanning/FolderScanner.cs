@@ -14,11 +14,13 @@ namespace Shoal.Sync.Scanning;
 /// </param>
 /// <param name="Skipped">Entries left alone this scan, and why; whatever the index has for them stays.</param>
 /// <param name="FilesHashed">Files read in full because their size, time or inode no longer matched the index.</param>
+/// <param name="TempFiles">Shoal's own temp files met on the way (never indexed): stale ones are the caller's to clear.</param>
 public sealed record ScanResult(
     IReadOnlyList<LocalEntry> Changes,
     IReadOnlyList<(string Path, string Reason)> Skipped,
     int FilesHashed,
-    long BytesHashed);
+    long BytesHashed,
+    IReadOnlyList<string> TempFiles);
 
 /// <summary>
 /// Compares a synced folder on disk with this node's index of it. Files whose size, modification time and inode
@@ -104,6 +106,7 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
     {
         private readonly List<LocalEntry> _changes = [];
         private readonly List<(string Path, string Reason)> _skipped = [];
+        private readonly List<string> _tempFiles = [];
         private readonly List<HashJob> _toHash = [];
         private readonly Stack<string> _directories = new();
 
@@ -162,8 +165,13 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
 
                 foreach (var name in names)
                 {
-                    if (FolderPath.IsTempName(name)) continue;
                     var path = directory.Length == 0 ? name : string.Concat(directory, "/", name);
+                    if (FolderPath.IsTempName(name))
+                    {
+                        _tempFiles.Add(path);
+                        continue;
+                    }
+
                     if (!FolderPath.IsValid(path, out var error))
                     {
                         Skip(path, error);
@@ -197,7 +205,7 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
             deletions.Sort(static (a, b) => string.CompareOrdinal(b.Record.Path, a.Record.Path));
             _changes.Sort(static (a, b) => string.CompareOrdinal(a.Record.Path, b.Record.Path));
             _skipped.Sort(static (a, b) => string.CompareOrdinal(a.Path, b.Path));
-            return new ScanResult([.. deletions, .. _changes], _skipped, _filesHashed, _bytesHashed);
+            return new ScanResult([.. deletions, .. _changes], _skipped, _filesHashed, _bytesHashed, _tempFiles);
         }
 
         /// <summary>

@@ -61,6 +61,19 @@ public sealed class FolderScannerTests : IDisposable
     }
 
     [Fact]
+    public async Task Temp_files_are_never_indexed_but_are_reported_for_clearing()
+    {
+        _folder.Write("d/f.txt", "content");
+        _folder.Write("d/" + FolderPath.TempPrefix + "abc.f.txt", "partial");
+        _folder.Write(FolderPath.TempPrefix + "def.top.txt", "partial");
+
+        var result = await ScanAsync();
+
+        Assert.Equal(["d", "d/f.txt"], Paths(result));
+        Assert.Equal([FolderPath.TempPrefix + "def.top.txt", "d/" + FolderPath.TempPrefix + "abc.f.txt"], result.TempFiles.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_rescan_of_an_unchanged_folder_hashes_nothing_and_ignores_directory_times()
     {
         _folder.Write("d/f.txt", "content");
