@@ -34,6 +34,22 @@ public sealed class PeerConnectionServeTests
         Assert.Equal(chunks[0], first.Memory.ToArray());
     }
 
+    [Fact]
+    public async Task A_peer_with_more_chunks_to_store_outstanding_than_allowed_is_cut_off()
+    {
+        var server = new GatedServices(null, []);
+        var (client, serving) = await ConnectAsync(server);
+        await using var clientEnd = client;
+        await using var servingEnd = serving;
+        var file = FileId.FromBytes(RandomNumberGenerator.GetBytes(32));
+
+        // Send bypasses the limit that StoreChunkAsync keeps; the stores wait on the gate, so none completes.
+        for (var i = 0; i <= PeerConnection.MaxPeerStores; i++) client.Send(new StoreChunk((uint)(1000 + i), file, i, new byte[100]));
+
+        var reason = await serving.Closed.WaitAsync(Timeout);
+        Assert.Contains($"more than {PeerConnection.MaxPeerStores} chunks to store", reason);
+    }
+
     private static async Task<(PeerConnection Client, PeerConnection Server)> ConnectAsync(IPeerServices serverServices)
     {
         var membership = NetworkMembership.CreateNew();
@@ -62,6 +78,12 @@ public sealed class PeerConnectionServeTests
 
         public ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken) =>
             ValueTask.FromResult(manifest is not null && manifest.Id == file ? manifest : null);
+
+        public async ValueTask<StoreOutcome> StoreChunkAsync(PeerConnection connection, StoreChunk request, CancellationToken cancellationToken)
+        {
+            await _release.Task.WaitAsync(cancellationToken);
+            return StoreOutcome.Stored;
+        }
 
         public async ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken)
         {

@@ -25,6 +25,9 @@ public sealed class PeerConnection : IAsyncDisposable
     /// <summary>How many requests a peer may have queued with us; more is a protocol violation.</summary>
     public const int MaxPeerRequests = 64;
 
+    /// <summary>Of those, how many may carry a chunk to store (each up to 4 MiB, held until it is written).</summary>
+    public const int MaxPeerStores = 8;
+
     private const int MaxControlFrames = 4096;
     private const int QueuedChunkFrames = 3;
     private const int ConcurrentServes = 4;
@@ -48,6 +51,8 @@ public sealed class PeerConnection : IAsyncDisposable
     private readonly SemaphoreSlim _chunkFrameSlots = new(QueuedChunkFrames);
     private readonly SemaphoreSlim _serveSlots = new(ConcurrentServes);
     private readonly SemaphoreSlim _ourRequestSlots = new(MaxPeerRequests);
+    private readonly SemaphoreSlim _ourStoreSlots = new(MaxPeerStores);
+    private int _queuedStores;
     private readonly ConcurrentDictionary<uint, PendingRequest> _pending = new();
     private readonly ConcurrentDictionary<uint, byte> _cancelledByPeer = new();
     private readonly CancellationTokenSource _lifetime = new();
@@ -299,8 +304,16 @@ public sealed class PeerConnection : IAsyncDisposable
     /// <summary>Asks the peer to keep a chunk of a put file; the answer says whether it did.</summary>
     public async Task<StoreOutcome> StoreChunkAsync(FileId file, int chunkIndex, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        var response = await RequestAsync(id => new StoreChunk(id, file, chunkIndex, data), cancellationToken).ConfigureAwait(false);
-        return ((StoreResult)response).Outcome;
+        await _ourStoreSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var response = await RequestAsync(id => new StoreChunk(id, file, chunkIndex, data), cancellationToken).ConfigureAwait(false);
+            return ((StoreResult)response).Outcome;
+        }
+        finally
+        {
+            _ourStoreSlots.Release();
+        }
     }
 
     /// <summary>Fetches a whole manifest (page by page) and checks it against the id before trusting it.</summary>
@@ -541,6 +554,9 @@ public sealed class PeerConnection : IAsyncDisposable
     {
         switch (message)
         {
+            case StoreChunk when Interlocked.Increment(ref _queuedStores) > MaxPeerStores:
+                ProtocolViolation($"more than {MaxPeerStores} chunks to store outstanding");
+                return false;
             case ChunkRequest or ManifestRequest or StoreChunk:
                 if (!_peerRequests.Writer.TryWrite(message))
                 {
@@ -726,7 +742,15 @@ public sealed class PeerConnection : IAsyncDisposable
                     await ServeManifestAsync(manifest, cancellationToken).ConfigureAwait(false);
                     break;
                 case StoreChunk store:
-                    Send(new StoreResult(store.RequestId, await _services.StoreChunkAsync(this, store, cancellationToken).ConfigureAwait(false)));
+                    try
+                    {
+                        Send(new StoreResult(store.RequestId, await _services.StoreChunkAsync(this, store, cancellationToken).ConfigureAwait(false)));
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _queuedStores);
+                    }
+
                     break;
             }
         }
