@@ -473,14 +473,16 @@ public sealed class PutService : IAsyncDisposable
             }
         }
 
-        if (plan.Drops.Count == 0) return;
+        var dropped = 0;
         foreach (var index in plan.Drops)
         {
-            if (!UsedElsewhere(record.Id, manifest[index].Hash)) _store.Delete(manifest[index].Hash);
+            // Bytes that are also a chunk of another live put file stay: that file still counts on them.
+            if (!UsedElsewhere(record.Id, manifest[index].Hash) && _store.Delete(manifest[index].Hash)) dropped++;
             _overSince.TryRemove((record.Id, index), out _);
         }
 
-        _logger.LogInformation("Dropped {Count} surplus chunks of {Name}", plan.Drops.Count, record.Name);
+        if (dropped == 0) return;
+        _logger.LogInformation("Dropped {Count} surplus chunks of {Name}", dropped, record.Name);
         _library.AddPartial(new StoredFile(manifest, record.Name, _store));
         AnnounceStored(record.Id, manifest);
     }
