@@ -3,7 +3,7 @@ using Shoal.Node.Api;
 namespace Shoal.Cli;
 
 /// <summary>
-/// One download's progress: redrawn in place on a terminal, or a plain line every few seconds when the output is a
+/// One transfer's progress (a download, a put): redrawn in place on a terminal, or a plain line every few seconds when the output is a
 /// file or a pipe, so logs stay readable.
 /// </summary>
 public sealed class ProgressLine(TextWriter output, bool redirected) : IDisposable
@@ -13,9 +13,13 @@ public sealed class ProgressLine(TextWriter output, bool redirected) : IDisposab
     private DateTimeOffset _lastPlain = DateTimeOffset.MinValue;
     private bool _drawn;
 
-    public void Update(TransferDto transfer)
+    public void Update(TransferDto transfer) => Show(Describe(transfer));
+
+    public void Update(PutProgressDto put) =>
+        Show($"{Name(put.Name)}  {Bar(put.PlacedBytes, put.Size)}  {ByteSize.Format(put.BytesPerSecond)}/s  placing copies");
+
+    private void Show(string text)
     {
-        var text = Describe(transfer);
         if (redirected)
         {
             if (DateTimeOffset.UtcNow - _lastPlain < PlainInterval) return;
@@ -40,18 +44,23 @@ public sealed class ProgressLine(TextWriter output, bool redirected) : IDisposab
     {
         if (t.State == "waiting" || t.TotalChunks == 0)
         {
-            return $"{Name(t)}  waiting for a node that has it…{(t.Error is null ? "" : $" ({t.Error})")}";
+            return $"{Name(t.Name)}  waiting for a node that has it…{(t.Error is null ? "" : $" ({t.Error})")}";
         }
 
-        var fraction = t.Size == 0 ? 1 : (double)t.VerifiedBytes / t.Size;
-        var filled = (int)Math.Round(fraction * BarWidth);
-        var bar = new string('█', filled) + new string('░', BarWidth - filled);
         var eta = t.EtaSeconds is { } s ? TimeSpan.FromSeconds(Math.Ceiling(s)).ToString(s >= 3600 ? @"h\:mm\:ss" : @"m\:ss", System.Globalization.CultureInfo.InvariantCulture) : "--:--";
         var sources = t.Sources == 1 ? "1 source" : $"{t.Sources} sources";
-        return $"{Name(t)}  {bar} {fraction * 100,3:0}%  {ByteSize.Format(t.VerifiedBytes)}/{ByteSize.Format(t.Size)}  {ByteSize.Format(t.BytesPerSecond)}/s  ETA {eta}  {sources}";
+        return $"{Name(t.Name)}  {Bar(t.VerifiedBytes, t.Size)}  {ByteSize.Format(t.BytesPerSecond)}/s  ETA {eta}  {sources}";
     }
 
-    private static string Name(TransferDto t) => t.Name.Length > 32 ? t.Name[..31] + "…" : t.Name;
+    /// <summary>The bar, the percentage and done/total.</summary>
+    private static string Bar(long done, long total)
+    {
+        var fraction = total == 0 ? 1 : (double)done / total;
+        var filled = (int)Math.Round(fraction * BarWidth);
+        return $"{new string('█', filled)}{new string('░', BarWidth - filled)} {fraction * 100,3:0}%  {ByteSize.Format(done)}/{ByteSize.Format(total)}";
+    }
+
+    private static string Name(string name) => name.Length > 32 ? name[..31] + "…" : name;
 
     public void Dispose() => Finish(null);
 }

@@ -130,6 +130,26 @@ public sealed class PutTests
         Assert.Equal(0, (await mesh[1].FilesAsync()).Single(f => f.Id == put.Id).Replicas);
     }
 
+    [Fact]
+    public async Task A_put_under_way_shows_how_much_is_placed()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var slow = await ScriptedPeer.ConnectAsync(a, a.Node.Membership, "slow");
+        slow.OfferStore(1L << 30);
+        await Eventually.TrueAsync(() => a.Node.Put.KnownStores == 1, "a to know the slow peer's store");
+        var path = TestFiles.Create(a.Directory.Combine("data.bin"), 8L << 20, seed: 7);
+
+        var putting = a.PutAsync(path, replicas: 2);
+        await Eventually.TrueAsync(() => slow.StoresWaiting > 0, "the first chunks to reach the slow peer");
+        var progress = Assert.Single((await a.Api.GetFromJsonAsync("api/put", ApiJson.Default.IReadOnlyListPutProgressDto))!);
+        Assert.Equal(("data.bin", 8L << 20), (progress.Name, progress.Size));
+        Assert.InRange(progress.PlacedBytes, 0, (8L << 20) - 1);
+
+        slow.ReleaseStores();
+        Assert.Equal(2, (await putting).Copies);
+        Assert.Empty((await a.Api.GetFromJsonAsync("api/put", ApiJson.Default.IReadOnlyListPutProgressDto))!);
+    }
+
     /// <summary>Nodes that all dial each other, so each can place chunks on every other.</summary>
     private sealed class Mesh : IAsyncDisposable
     {

@@ -31,7 +31,17 @@ public static class FileCommands
         var home = CommandLine.HomeOf(args);
         using var client = ApiClient.Connect(home);
         var paths = args.Positionals.Select(Path.GetFullPath).ToList();
-        var stored = await client.PostAsync("api/put", new PutRequest(paths, replicas), ApiJson.Default.PutRequest, ApiJson.Default.IReadOnlyListPutFileDto, home, cancellationToken).ConfigureAwait(false);
+        var putting = client.PostAsync("api/put", new PutRequest(paths, replicas), ApiJson.Default.PutRequest, ApiJson.Default.IReadOnlyListPutFileDto, home, cancellationToken);
+        using (var progress = new ProgressLine(Console.Error, Console.IsErrorRedirected))
+        {
+            while (await Task.WhenAny(putting, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false) != putting)
+            {
+                var active = await client.GetAsync("api/put", ApiJson.Default.IReadOnlyListPutProgressDto, home, cancellationToken).ConfigureAwait(false);
+                if (active.FirstOrDefault(p => paths.Any(path => Path.GetFileName(path) == p.Name)) is { } current) progress.Update(current);
+            }
+        }
+
+        var stored = await putting.ConfigureAwait(false);
         if (!ApiClient.PrintJsonIfAsked(args, stored, ApiJson.Default.IReadOnlyListPutFileDto))
         {
             foreach (var file in stored) Console.Out.WriteLine(file.Link);

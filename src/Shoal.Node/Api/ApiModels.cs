@@ -43,6 +43,9 @@ public sealed record ShareRequest(IReadOnlyList<string> Paths);
 
 public sealed record PutRequest(IReadOnlyList<string> Paths, int? Replicas);
 
+/// <summary>A put under way: bytes of the file whose chunks are placed so far.</summary>
+public sealed record PutProgressDto(string Id, string Name, long Size, long PlacedBytes, long BytesPerSecond);
+
 /// <summary>A put file: <c>Copies</c> is the fewest nodes holding any one of its chunks, <c>Replicas</c> what was asked.</summary>
 public sealed record PutFileDto(string Link, string Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
 
@@ -63,6 +66,7 @@ public sealed record ErrorDto(string Error);
 [JsonSerializable(typeof(IReadOnlyList<TraceEntryDto>))]
 [JsonSerializable(typeof(ShareRequest))]
 [JsonSerializable(typeof(PutRequest))]
+[JsonSerializable(typeof(IReadOnlyList<PutProgressDto>))]
 [JsonSerializable(typeof(IReadOnlyList<PutFileDto>))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(ErrorDto))]

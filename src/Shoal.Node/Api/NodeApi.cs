@@ -44,6 +44,7 @@ public static class NodeApi
         api.MapGet("/files", () => Files(node));
         api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
         api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false));
+        api.MapGet("/put", () => (IReadOnlyList<PutProgressDto>)[.. node.Put.Active.Select(p => ToDto(node, p))]);
         api.MapDelete("/files/{id}", (string id) => Unshare(node, id));
         api.MapGet("/downloads", () => (IReadOnlyList<TransferDto>)[.. node.Transfers.Transfers.Select(ToDto)]);
         api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request));
@@ -209,6 +210,12 @@ public static class NodeApi
 
         // A put file is removed from the whole network; a shared one only stops being offered here.
         return node.Put.Remove(link.Id) || node.Library.Remove(link.Id) ? Results.NoContent() : Results.NotFound(new ErrorDto($"this node does not share {link.Id}"));
+    }
+
+    private static PutProgressDto ToDto(ShoalNode node, PutProgress put)
+    {
+        var seconds = (node.Time.GetUtcNow() - put.Started).TotalSeconds;
+        return new PutProgressDto(put.Id.ToString(), put.Name, put.Size, put.PlacedBytes, seconds > 0 ? (long)(put.PlacedBytes / seconds) : 0);
     }
 
     private static async Task<IResult> PutAsync(ShoalNode node, PutRequest request, CancellationToken cancellationToken)

@@ -30,6 +30,24 @@ public sealed record PutEnvironment(
     Func<IReadOnlyCollection<PeerConnection>> Online,
     Action<Message> Broadcast);
 
+/// <summary>A put under way: how many of its bytes have all their copies placed (or every candidate tried).</summary>
+public sealed class PutProgress(FileId id, string name, long size, DateTimeOffset started)
+{
+    private long _placedBytes;
+
+    public FileId Id { get; } = id;
+
+    public string Name { get; } = name;
+
+    public long Size { get; } = size;
+
+    public DateTimeOffset Started { get; } = started;
+
+    public long PlacedBytes => Interlocked.Read(ref _placedBytes);
+
+    internal void Placed(int bytes) => Interlocked.Add(ref _placedBytes, bytes);
+}
+
 /// <summary>How one put ended: <see cref="Copies"/> is the fewest nodes holding any one chunk.</summary>
 public sealed record PutResult(FileId Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
 
@@ -59,6 +77,7 @@ public sealed class PutService : IAsyncDisposable
     private readonly ConcurrentDictionary<(DeviceId, FileId), Bitfield> _peerStored = new();
     private readonly ConcurrentDictionary<(FileId, int), DateTimeOffset> _overSince = new();
     private readonly ConcurrentDictionary<FileId, int> _lostReported = new();
+    private readonly ConcurrentDictionary<FileId, PutProgress> _active = new();
     private readonly CancellationTokenSource _stopping = new();
     private Task _repairLoop = Task.CompletedTask;
 
@@ -78,6 +97,9 @@ public sealed class PutService : IAsyncDisposable
     public ChunkStore Store => _store;
 
     public IReadOnlyCollection<PutFileRecord> Files => [.. _records.Values];
+
+    /// <summary>Puts under way on this node, for progress bars.</summary>
+    public IReadOnlyCollection<PutProgress> Active => [.. _active.Values];
 
     public void Start()
     {
@@ -111,7 +133,24 @@ public sealed class PutService : IAsyncDisposable
 
         var members = LiveMembers();
         var copies = new int[manifest.ChunkCount];
+        var progress = new PutProgress(manifest.Id, name, manifest.Size, _time.GetUtcNow());
+        _active[manifest.Id] = progress;
         using var file = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read);
+        try
+        {
+            await PlaceAsync(manifest, file, name, replicas, members, copies, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _active.TryRemove(manifest.Id, out _);
+        }
+
+        return new PutResult(manifest.Id, name, manifest.Size, copies.Length == 0 ? replicas : copies.Min(), replicas, members.Count);
+    }
+
+    private async Task PlaceAsync(
+        Manifest manifest, Microsoft.Win32.SafeHandles.SafeFileHandle file, string name, int replicas, List<Member> members, int[] copies, PutProgress progress, CancellationToken cancellationToken)
+    {
         await Parallel.ForEachAsync(
             Enumerable.Range(0, manifest.ChunkCount),
             new ParallelOptions { MaxDegreeOfParallelism = ParallelChunks, CancellationToken = cancellationToken },
@@ -136,14 +175,14 @@ public sealed class PutService : IAsyncDisposable
                         var sent = await Task.WhenAll(targets.Select(t => SendAsync(t, manifest.Id, index, data, token))).ConfigureAwait(false);
                         copies[index] += sent.Count(stored => stored);
                     }
+
+                    progress.Placed(chunk.Length);
                 }
                 finally
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
             }).ConfigureAwait(false);
-
-        return new PutResult(manifest.Id, name, manifest.Size, copies.Length == 0 ? replicas : copies.Min(), replicas, members.Count);
     }
 
     /// <summary>Removes a put file from the network: a tombstone goes to every node, now or when it returns.</summary>

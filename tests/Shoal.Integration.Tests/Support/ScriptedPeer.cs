@@ -19,7 +19,9 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     private readonly Bitfield? _have;
     private readonly bool _corrupt;
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _storesReleased = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _chunksServed;
+    private int _storesWaiting;
 
     private ScriptedPeer(string? path, Manifest? manifest, Bitfield? have, bool corrupt)
     {
@@ -35,6 +37,9 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     public PeerConnection Connection { get; private set; } = null!;
 
     public int ChunksServed => _chunksServed;
+
+    /// <summary>Chunks a node asked this peer to store that wait for <see cref="ReleaseStores"/>.</summary>
+    public int StoresWaiting => Volatile.Read(ref _storesWaiting);
 
     /// <summary>Why the other side closed the link.</summary>
     public Task<string> Closed => _closed.Task;
@@ -90,6 +95,19 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     }
 
     public void OnClosed(PeerConnection connection, string reason) => _closed.TrySetResult(reason);
+
+    /// <summary>Offers room for chunks, so the node places put chunks here; they are kept only once released.</summary>
+    public void OfferStore(long quota) => Connection.Send(new StoreStatus(quota, 0));
+
+    public void ReleaseStores() => _storesReleased.TrySetResult();
+
+    public async ValueTask<StoreOutcome> StoreChunkAsync(PeerConnection connection, StoreChunk request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _storesWaiting);
+        await _storesReleased.Task.WaitAsync(cancellationToken);
+        Interlocked.Decrement(ref _storesWaiting);
+        return StoreOutcome.Stored;
+    }
 
     public async ValueTask DisposeAsync()
     {
