@@ -115,22 +115,16 @@ internal static class Bench
                 scenarios.Add((title, table));
             }
 
-            if (options.Scenarios.Contains("put"))
+            // Scenarios that run once and report their own table.
+            (string Name, string Title, Func<BenchContext, CancellationToken, Task<string>> Run)[] tabled =
+            [
+                ("put", "put: 4 nodes, N = 2, then one node killed", PutScenario.RunAsync),
+                ("folder", "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)", FolderScenario.RunAsync),
+            ];
+            foreach (var (name, title, run) in tabled.Where(t => options.Scenarios.Contains(t.Name)))
             {
-                Console.Out.WriteLine("put ...");
-                const string title = "put: 4 nodes, N = 2, then one node killed";
-                var table = await PutScenario.RunAsync(context, cancellationToken).ConfigureAwait(false);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine($"## {title}");
-                Console.Out.WriteLine(table);
-                scenarios.Add((title, table));
-            }
-
-            if (options.Scenarios.Contains("folder"))
-            {
-                Console.Out.WriteLine("folder ...");
-                const string title = "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)";
-                var table = await FolderScenario.RunAsync(context, cancellationToken).ConfigureAwait(false);
+                Console.Out.WriteLine($"{name} ...");
+                var table = await run(context, cancellationToken).ConfigureAwait(false);
                 Console.Out.WriteLine();
                 Console.Out.WriteLine($"## {title}");
                 Console.Out.WriteLine(table);

@@ -79,6 +79,7 @@ public sealed class PutService : IAsyncDisposable
     private readonly ConcurrentDictionary<FileId, int> _lostReported = new();
     private readonly ConcurrentDictionary<FileId, PutProgress> _active = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _repairWake = new(0, 1);
     private Task _repairLoop = Task.CompletedTask;
 
     public PutService(ChunkStore store, Catalog catalog, Library library, Availability availability, PutEnvironment environment, PutOptions options, ILogger logger, TimeProvider time)
@@ -241,7 +242,36 @@ public sealed class PutService : IAsyncDisposable
         }
     }
 
-    public void OnDisconnected(DeviceId device) => _offlineSince.TryAdd(device, _time.GetUtcNow());
+    public void OnDisconnected(DeviceId device)
+    {
+        if (_offlineSince.TryAdd(device, _time.GetUtcNow())) _ = RepairWhenDownAsync();
+    }
+
+    /// <summary>The repair starts the moment a node counts as down, not at the next round after that.</summary>
+    private async Task RepairWhenDownAsync()
+    {
+        try
+        {
+            await Task.Delay(_options.DownAfter, _time, _stopping.Token).ConfigureAwait(false);
+            WakeRepair();
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private void WakeRepair()
+    {
+        try
+        {
+            if (_repairWake.CurrentCount == 0) _repairWake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already awake.
+        }
+    }
 
     public void OnStoreStatus(PeerConnection connection, StoreStatus status) => _peerStores[connection.RemoteId] = status;
 
@@ -442,11 +472,19 @@ public sealed class PutService : IAsyncDisposable
 
     private async Task RepairLoopAsync()
     {
-        using var timer = new PeriodicTimer(_options.RepairInterval, _time);
+        var token = _stopping.Token;
+        Task? wake = null;
         try
         {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            while (true)
             {
+                // A round every interval, or at once when a node has just gone down. The wait for a wake-up is kept
+                // across rounds, so a wake-up that comes while a round runs is not lost.
+                wake ??= _repairWake.WaitAsync(token);
+                var tick = Task.Delay(_options.RepairInterval, _time, token);
+                var woke = await Task.WhenAny(wake, tick).ConfigureAwait(false);
+                await woke.ConfigureAwait(false);
+                if (woke == wake) wake = null;
                 foreach (var (id, manifest) in _manifests)
                 {
                     try
