@@ -290,4 +290,19 @@ public sealed class FolderSyncTests
         Assert.True(File.Exists(recent));
         Assert.Equal(0, (await FolderAsync(a)).Files);
     }
+
+    [Fact]
+    public async Task A_pull_overtaken_by_a_newer_version_leaves_no_temp_file_behind()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a", uploadLimit: 4 * 1024 * 1024);
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        var before = b.Node.DownloadedBytes;
+        TestFiles.Create(a.InFolder("big.bin"), 16 * 1024 * 1024, seed: 21);
+        await Eventually.TrueAsync(() => b.Node.DownloadedBytes > before + (1024 * 1024), "B to start fetching the first version", SyncTimeout);
+
+        var second = Write(a, "big.bin", "a small second version");
+        await WaitForFileAsync(b, "big.bin", second);
+
+        Assert.Equal(["big.bin"], FilesUnder(b));
+    }
 }

@@ -412,8 +412,28 @@ public sealed partial class SyncedFolder
     private LocalEntry Tombstone(PullItem item, LocalEntry? local, SyncDecision decision) =>
         new(item.Remote with { Version = decision.ResultVersion, Sequence = 0, Permissions = local?.Record.Permissions ?? item.Remote.Permissions }, 0);
 
+    /// <summary>
+    /// A pull that was superseded (or whose file is now deleted) leaves a temp file of content nobody will want again;
+    /// it goes when the path's next pull or deletion starts. A temp file of the content still wanted stays: a later
+    /// pull resumes from it.
+    /// </summary>
+    private void ForgetTempFile(string path, string? keep)
+    {
+        if (!_tempFiles.TryGetValue(path, out var previous) || previous == keep) return;
+        try
+        {
+            File.Delete(previous);
+            _tempFiles.TryRemove(new KeyValuePair<string, string>(path, previous));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogDebug("Could not remove {Temp}: {Error}", previous, e.Message);
+        }
+    }
+
     private async Task DeleteAsync(PullItem item, LocalEntry? local, SyncDecision decision, string full, CancellationToken cancellationToken)
     {
+        ForgetTempFile(item.Path, keep: null);
         var by = $"by {_environment.NameOf(item.Source)}";
         if (local is { Record.Deleted: false, Record.Kind: EntryKind.Directory })
         {
@@ -444,6 +464,8 @@ public sealed partial class SyncedFolder
         var parent = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(parent);
         var temp = FolderPath.ToTempFullPath(Root, item.Path, remote.Content);
+        ForgetTempFile(item.Path, keep: temp);
+        _tempFiles[item.Path] = temp;
         var moved = item.RenameFrom is { } source && TryMoveInto(source, temp);
         if (moved)
         {
@@ -479,6 +501,7 @@ public sealed partial class SyncedFolder
         }
 
         if (!DurableFileSystem.TryRenameWithinFileSystem(temp, full)) throw new IOException($"could not move the new {item.Path} into place");
+        _tempFiles.TryRemove(new KeyValuePair<string, string>(item.Path, temp));
         var written = FileStatus.Get(full) ?? throw new IOException($"{item.Path} vanished right after it was written");
         var kind = item.RenameFrom is not null && moved ? FolderEventKind.Renamed
             : local is { Record.Deleted: false } ? FolderEventKind.Modified : FolderEventKind.Added;

@@ -60,6 +60,9 @@ public sealed partial class SyncedFolder : IAsyncDisposable
     private readonly ConcurrentDictionary<string, byte> _busy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _rescanAfterBusy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _needWhenFree = new(StringComparer.Ordinal);
+
+    /// <summary>The temp file of each path's latest pull that has not been moved into place yet.</summary>
+    private readonly ConcurrentDictionary<string, string> _tempFiles = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<PeerConnection, IndexSender> _senders = new();
     private readonly Lock _commitGate = new();
     private readonly Lock _needGate = new();
