@@ -74,7 +74,8 @@ public sealed class PutService : IAsyncDisposable
     private readonly ConcurrentDictionary<FileId, Task<Manifest?>> _fetching = new();
     private readonly ConcurrentDictionary<DeviceId, StoreStatus> _peerStores = new();
     private readonly ConcurrentDictionary<DeviceId, DateTimeOffset> _offlineSince = new();
-    private readonly ConcurrentDictionary<(DeviceId, FileId), Bitfield> _peerStored = new();
+    /// <summary>Per put file, what each peer's store keeps of it, as the peer last said.</summary>
+    private readonly ConcurrentDictionary<FileId, ConcurrentDictionary<DeviceId, Bitfield>> _peerStored = new();
     private readonly ConcurrentDictionary<(FileId, int), DateTimeOffset> _overSince = new();
     private readonly ConcurrentDictionary<FileId, int> _lostReported = new();
     private readonly ConcurrentDictionary<FileId, PutProgress> _active = new();
@@ -278,7 +279,7 @@ public sealed class PutService : IAsyncDisposable
     public void OnStoredChunks(PeerConnection connection, StoredChunks stored)
     {
         if (_records.TryGetValue(stored.File, out var record) && record.ChunkCount != stored.Chunks.Length) return;
-        _peerStored[(connection.RemoteId, stored.File)] = stored.Chunks;
+        _peerStored.GetOrAdd(stored.File, _ => new ConcurrentDictionary<DeviceId, Bitfield>())[connection.RemoteId] = stored.Chunks;
     }
 
     public void OnPutRecords(PeerConnection connection, PutRecords message)
@@ -449,9 +450,9 @@ public sealed class PutService : IAsyncDisposable
     {
         var now = _time.GetUtcNow();
         var views = new List<(DeviceId Device, Bitfield Chunks)> { (_environment.Self, OwnStored(manifest)) };
-        foreach (var ((device, id), chunks) in _peerStored)
+        foreach (var (device, chunks) in _peerStored.GetValueOrDefault(file) ?? [])
         {
-            if (id != file || chunks.Length != manifest.ChunkCount) continue;
+            if (chunks.Length != manifest.ChunkCount) continue;
             var live = _environment.ConnectionOf(device) is { IsOpen: true }
                 || (!onlineOnly && _offlineSince.TryGetValue(device, out var since) && now - since < _options.DownAfter);
             if (live) views.Add((device, chunks));
