@@ -214,11 +214,30 @@ public sealed class PutService : IAsyncDisposable
     public int[]? ReachableCopies(FileId id)
     {
         if (!IsPut(id) || !_manifests.TryGetValue(id, out var manifest)) return null;
-        var own = _library.GetLocal(id) is not null ? Bitfield.Full(manifest.ChunkCount) : _library.GetPartial(id)?.VerifiedSnapshot() ?? new Bitfield(manifest.ChunkCount);
-        var views = _environment.Online().Select(c => _availability.Get(c.RemoteId, id)).OfType<RemoteFile>().Select(f => f.Snapshot()).Append(own).ToList();
+        var senders = Senders(id, manifest);
         var counts = new int[manifest.ChunkCount];
-        for (var i = 0; i < counts.Length; i++) counts[i] = views.Count(v => v[i]);
+        for (var i = 0; i < counts.Length; i++) counts[i] = senders.Count(s => s.Chunks[i]);
         return counts;
+    }
+
+    /// <summary>
+    /// Who can send chunks of a file at all, this node included: from a store, a download or a complete copy, as
+    /// each announces it.
+    /// </summary>
+    private List<(DeviceId Device, Bitfield Chunks)> Senders(FileId id, Manifest manifest)
+    {
+        var senders = new List<(DeviceId Device, Bitfield Chunks)>();
+        if ((_library.GetLocal(id) is not null ? Bitfield.Full(manifest.ChunkCount) : _library.GetPartial(id)?.VerifiedSnapshot()) is { } own)
+        {
+            senders.Add((_environment.Self, own));
+        }
+
+        foreach (var connection in _environment.Online())
+        {
+            if (_availability.Get(connection.RemoteId, id) is { } remote) senders.Add((connection.RemoteId, remote.Snapshot()));
+        }
+
+        return senders;
     }
 
     private static int[] Counts(Manifest manifest, IReadOnlyList<ChunkState> states)
@@ -458,14 +477,8 @@ public sealed class PutService : IAsyncDisposable
             if (live) views.Add((device, chunks));
         }
 
-        // Whoever can send a chunk at all (a download, a complete copy): the last resort when no store keeps it.
-        var senders = new List<(DeviceId Device, Bitfield Chunks)>();
-        if (!onlineOnly)
-        {
-            var own = _library.GetLocal(file) is not null ? Bitfield.Full(manifest.ChunkCount) : _library.GetPartial(file)?.VerifiedSnapshot();
-            if (own is not null) senders.Add((_environment.Self, own));
-            senders.AddRange(_environment.Online().Select(c => (c.RemoteId, _availability.Get(c.RemoteId, file)?.Snapshot())).Where(s => s.Item2 is not null).Select(s => (s.RemoteId, s.Item2!)));
-        }
+        // Whoever can send a chunk at all: the last resort when no store keeps it.
+        var senders = onlineOnly ? [] : Senders(file, manifest);
 
         return [.. Enumerable.Range(0, manifest.ChunkCount).Select(i => new ChunkState(
             i, manifest[i].Hash, manifest[i].Length, views.Where(v => v.Chunks[i]).Select(v => v.Device).ToHashSet(), senders.Where(s => s.Chunks[i]).Select(s => s.Device).ToHashSet()))];
