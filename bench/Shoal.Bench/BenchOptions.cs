@@ -10,15 +10,15 @@ internal sealed class UsageException(string message) : Exception(message);
 internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> Scenarios, string WorkRoot, TimeSpan Timeout)
 {
     public const string Usage = """
-        usage: bench/run [--size 1G] [--runs 3] [--scenario 1to1,3to1,folder,put,ceilings] [--work-dir DIR] [--timeout SECONDS]
+        usage: bench/run [--size 1G] [--runs 3] [--scenario 1to1,3to1,folder,put,tracker,ceilings] [--work-dir DIR] [--timeout SECONDS]
           --size      file size; K/M/G/T are binary (1G = 1 GiB)                      default 1G
           --runs      runs per scenario; the report shows median, min and max         default 3
-          --scenario  any of 1to1, 3to1, folder, put, ceilings (comma-separated or repeated) default all
+          --scenario  any of 1to1, 3to1, folder, put, tracker, ceilings (comma-separated or repeated) default all
           --work-dir  where the file, node homes and downloads go (must be a disk)    default $TMPDIR, else /var/tmp
           --timeout   seconds before a transfer counts as stuck                       default 600
         """;
 
-    public static readonly string[] AllScenarios = ["1to1", "3to1", "folder", "put", "ceilings"];
+    public static readonly string[] AllScenarios = ["1to1", "3to1", "folder", "put", "tracker", "ceilings"];
 
     public static BenchOptions Parse(string[] args)
     {

@@ -9,8 +9,9 @@ using System.Text.Json.Nodes;
 namespace Shoal.Bench;
 
 /// <summary>
-/// A node started with the real CLI (<c>shoal up</c>) in its own process, with its REST API. CPU and memory are read
-/// from /proc for the pid the node wrote into api.json: that is the process doing the work whatever the wrapper did.
+/// A node started with the real CLI (<c>shoal up</c>) in its own process, with its REST API, or another long-running
+/// command (<c>shoal tracker</c>). CPU and memory are read from /proc; for a node, for the pid it wrote into api.json:
+/// that is the process doing the work whatever the wrapper did.
 /// </summary>
 internal sealed class NodeProcess : IDisposable
 {
@@ -41,19 +42,21 @@ internal sealed class NodeProcess : IDisposable
 
     public static NodeProcess Start(string shoal, string name, string home, IEnumerable<string> peers, IEnumerable<string>? extraArgs = null)
     {
+        List<string> arguments = ["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs ?? []];
+        foreach (var peer in peers) arguments.AddRange(["--peer", peer]);
+        return StartCommand(shoal, name, arguments);
+    }
+
+    /// <summary>Any long-running command, such as <c>shoal tracker</c>: <see cref="Pid"/> is the wrapper's, which execs the CLI.</summary>
+    public static NodeProcess StartCommand(string shoal, string name, IEnumerable<string> arguments)
+    {
         var info = new ProcessStartInfo(shoal)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in (string[])["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery"]) info.ArgumentList.Add(arg);
-        foreach (var arg in extraArgs ?? []) info.ArgumentList.Add(arg);
-        foreach (var peer in peers)
-        {
-            info.ArgumentList.Add("--peer");
-            info.ArgumentList.Add(peer);
-        }
+        foreach (var argument in arguments) info.ArgumentList.Add(argument);
 
         var process = new Process { StartInfo = info };
         var node = new NodeProcess(name, process);
@@ -141,12 +144,20 @@ internal sealed class NodeProcess : IDisposable
         throw new BenchException($"node {Name} (pid {_process.Id}) exited with code {_process.ExitCode} {when}; its last output:{Environment.NewLine}{Tail()}");
     }
 
-    /// <summary>utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat (counted after the parenthesised name).</summary>
-    public long CpuTicks()
+    public long CpuTicks() => CpuTicks(Stat(Pid));
+
+    /// <summary>utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat.</summary>
+    public static long CpuTicks(string[] stat) =>
+        long.Parse(stat[11], CultureInfo.InvariantCulture) + long.Parse(stat[12], CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The fields of /proc/PID/stat from the third on (state, parent pid, ...): counted after the parenthesised name,
+    /// which may itself contain spaces.
+    /// </summary>
+    public static string[] Stat(int pid)
     {
-        var stat = File.ReadAllText($"/proc/{Pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
     }
 
     /// <summary>A "kB" line of /proc/PID/status, such as VmRSS or VmHWM, in bytes.</summary>

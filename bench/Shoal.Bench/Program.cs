@@ -90,46 +90,45 @@ internal static class Bench
             ["1to1"] = (1, "1to1: one seed, one sink"),
             ["3to1"] = (3, "3to1: three seeds, one sink"),
         };
-        if (options.Scenarios.Any(s => seedCounts.ContainsKey(s) || s is "folder" or "put"))
+        // The tracker scenario moves no file: run alone, it needs no source file generated.
+        var sourcePath = Path.Combine(workDir, "source.bin");
+        var hash = MovesFiles(options) ? await GenerateAsync(sourcePath, options.Size, cancellationToken).ConfigureAwait(false) : [];
+        var clockTicks = int.TryParse(await Command.TryRunAsync("getconf", ["CLK_TCK"]).ConfigureAwait(false), CultureInfo.InvariantCulture, out var ticks) ? ticks : 100;
+        var context = new BenchContext(Path.Combine(repo, "shoal"), workDir, sourcePath, hash, options.Size, options.Timeout, clockTicks);
+        foreach (var scenario in options.Scenarios.Where(seedCounts.ContainsKey))
         {
-            var sourcePath = Path.Combine(workDir, "source.bin");
-            var hash = await GenerateAsync(sourcePath, options.Size, cancellationToken).ConfigureAwait(false);
-            var clockTicks = int.TryParse(await Command.TryRunAsync("getconf", ["CLK_TCK"]).ConfigureAwait(false), CultureInfo.InvariantCulture, out var ticks) ? ticks : 100;
-            var context = new BenchContext(Path.Combine(repo, "shoal"), workDir, sourcePath, hash, options.Size, options.Timeout, clockTicks);
-            foreach (var scenario in options.Scenarios.Where(seedCounts.ContainsKey))
+            var (seeds, title) = seedCounts[scenario];
+            var runs = new List<RunResult>();
+            for (var run = 1; run <= options.Runs; run++)
             {
-                var (seeds, title) = seedCounts[scenario];
-                var runs = new List<RunResult>();
-                for (var run = 1; run <= options.Runs; run++)
-                {
-                    Console.Out.WriteLine($"{scenario} run {run}/{options.Runs} ...");
-                    var result = await Scenario.RunAsync(context, scenario, seeds, run, cancellationToken).ConfigureAwait(false);
-                    runs.Add(result);
-                    Console.Out.WriteLine(result.ToJson().ToJsonString());
-                }
-
-                var table = Report.ScenarioTable(runs);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine($"## {title}");
-                Console.Out.WriteLine(table);
-                scenarios.Add((title, table));
+                Console.Out.WriteLine($"{scenario} run {run}/{options.Runs} ...");
+                var result = await Scenario.RunAsync(context, scenario, seeds, run, cancellationToken).ConfigureAwait(false);
+                runs.Add(result);
+                Console.Out.WriteLine(result.ToJson().ToJsonString());
             }
 
-            // Scenarios that run once and report their own table.
-            (string Name, string Title, Func<BenchContext, CancellationToken, Task<string>> Run)[] tabled =
-            [
-                ("put", "put: 4 nodes, N = 2, then one node killed", PutScenario.RunAsync),
-                ("folder", "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)", FolderScenario.RunAsync),
-            ];
-            foreach (var (name, title, run) in tabled.Where(t => options.Scenarios.Contains(t.Name)))
-            {
-                Console.Out.WriteLine($"{name} ...");
-                var table = await run(context, cancellationToken).ConfigureAwait(false);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine($"## {title}");
-                Console.Out.WriteLine(table);
-                scenarios.Add((title, table));
-            }
+            var table = Report.ScenarioTable(runs);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"## {title}");
+            Console.Out.WriteLine(table);
+            scenarios.Add((title, table));
+        }
+
+        // Scenarios that run once and report their own table.
+        (string Name, string Title, Func<BenchContext, CancellationToken, Task<string>> Run)[] tabled =
+        [
+            ("put", "put: 4 nodes, N = 2, then one node killed", PutScenario.RunAsync),
+            ("folder", "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)", FolderScenario.RunAsync),
+            ("tracker", "tracker: announce and query throughput, 10,000 simulated nodes, SQLite and PostgreSQL", TrackerScenario.RunAsync),
+        ];
+        foreach (var (name, title, run) in tabled.Where(t => options.Scenarios.Contains(t.Name)))
+        {
+            Console.Out.WriteLine($"{name} ...");
+            var table = await run(context, cancellationToken).ConfigureAwait(false);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"## {title}");
+            Console.Out.WriteLine(table);
+            scenarios.Add((title, table));
         }
 
         IReadOnlyList<Ceiling> ceilings = [];
@@ -146,6 +145,9 @@ internal static class Bench
         var path = WriteResults(repo, started, Report.Document(started, lines, scenarios, ceilings));
         Console.Out.WriteLine($"report: {Path.GetRelativePath(repo, path)}");
     }
+
+    /// <summary>Whether a selected scenario shares, gets or puts the source file (the others never read it).</summary>
+    private static bool MovesFiles(BenchOptions options) => options.Scenarios.Any(s => s is "1to1" or "3to1" or "folder" or "put");
 
     /// <summary>Random content (nothing for the chunker to deduplicate), written once per invocation and hashed as it is written.</summary>
     private static async Task<byte[]> GenerateAsync(string path, long size, CancellationToken cancellationToken)
@@ -186,11 +188,15 @@ internal static class Bench
             $"commit: {(commit.Length == 0 ? "unknown" : commit)}{(changes.Length > 0 ? " (dirty)" : "")}",
             $"machine: {Environment.ProcessorCount} CPUs ({cpu}), {memory} RAM, Linux {kernel}",
             $"dotnet: SDK {(sdk.Length == 0 ? "unknown" : sdk)}, {RuntimeInformation.FrameworkDescription}",
-            $"file: {options.Size} bytes ({options.Size / (double)(1L << 30):0.###} GiB) of random data; SHA-256 checked after every download; {options.Runs} run(s) per scenario",
             $"work dir: {options.WorkRoot} ({fileSystem}); fresh node homes every run",
             $"load average at start (1, 5, 15 min): {LoadAverage()}",
-            "nodes: `shoal up --listen 127.0.0.1:0 --api 127.0.0.1:0 --no-discovery`, one process each; CPU = utime+stime from /proc/PID/stat between the POST and the poll that saw `completed` (the sink's includes answering those polls, every 25 ms); CPU s/GiB is per GiB of the file, for every node",
         };
+        if (MovesFiles(options))
+        {
+            lines.Insert(4, $"file: {options.Size} bytes ({options.Size / (double)(1L << 30):0.###} GiB) of random data; SHA-256 checked after every download; {options.Runs} run(s) per scenario");
+            lines.Add("nodes: `shoal up --listen 127.0.0.1:0 --api 127.0.0.1:0 --no-discovery`, one process each; CPU = utime+stime from /proc/PID/stat between the POST and the poll that saw `completed` (the sink's includes answering those polls, every 25 ms); CPU s/GiB is per GiB of the file, for every node");
+        }
+
         if (fileSystem is "tmpfs" or "ramfs") lines.Add($"WARNING: {options.WorkRoot} is in memory; fsync and disk writes are not measured. Use --work-dir on a disk.");
         return lines;
     }

@@ -53,7 +53,8 @@ public static class CommandLine
                 "rm" => await FileCommands.RemoveAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
                 "revoke" => await InfoCommands.RevokeAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
                 "put" => await FileCommands.PutAsync(Parse(command, rest, ["--replicas"], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "top" or "tracker" => NotYet(command),
+                "tracker" => await TrackerCommand.RunAsync(Parse(command, rest, ["--listen", "--db", "--interval", "--log-level"], [])).ConfigureAwait(false),
+                "top" => NotYet(command),
                 _ => throw new UsageException($"unknown command '{command}'"),
             };
         }

@@ -15,10 +15,11 @@ public static class Help
           share PATH... [--json]                            publish files from where they are; prints links
           put PATH... [--replicas N] [--json]               store files into the network, N copies of each chunk
           get LINK... [-o DIR] [--detach]                   download from every node that has the file
-          ls [--json]                                       files known in the network
+          ls [TEXT] [--json]                                files known in the network (names containing TEXT)
           peers [--json]                                    known nodes, online or offline
           rm LINK...                                        stop sharing a file (a put file: remove it everywhere)
           revoke DEVICE                                     remove a device from the network
+          tracker [--listen H:P] [--db PATH|postgres://...]  run a tracker for nodes on different networks
 
         'shoal help COMMAND' shows a command's options and examples.
 
@@ -43,13 +44,15 @@ public static class Help
               shoal init --name desk --join "$(ssh laptop shoal invite)"
             """,
         ["up"] = """
-            shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--folder DIR] [--no-discovery]
+            shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--folder DIR] [--no-discovery]
                      [--limit-up RATE] [--limit-down RATE] [--store-quota SIZE] [--down-after SECONDS]
                      [--log-level LEVEL]
               Runs the node until Ctrl-C or SIGTERM. Initialises the home first if needed.
               --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
               --api      web UI and REST API (default 127.0.0.1:7421; port 0 picks a free one)
               --peer     a peer to keep connected to (repeatable)
+              --tracker  a tracker's URL, e.g. http://tracker.example:7423 (repeatable): this node registers there,
+                         says what it holds, and dials the other members the tracker knows of
               --limit-up / --limit-down   bytes per second, e.g. 20M (0 = unlimited); change them at run time with
                          PUT /api/limits
               --store-quota SIZE   room for chunks kept for others (put files), e.g. 50G (default 10G)
@@ -82,7 +85,21 @@ public static class Help
             example:
               shoal get 'shoal:<id>?name=big.iso' -o ~/Downloads
             """,
-        ["ls"] = "shoal ls [--json]\n  Files known in the network: link, name, size, replicas (fewest online nodes holding any one chunk), local state.\n",
+        ["ls"] = "shoal ls [TEXT] [--json]\n  Files known in the network (from peers and trackers), or those whose names contain TEXT (any case): link, name,\n  size, replicas (fewest online nodes holding any one chunk), local state.\n",
+        ["tracker"] = """
+            shoal tracker [--listen HOST:PORT] [--db PATH|postgres://USER:PASSWORD@HOST:PORT/DB] [--interval SECONDS]
+              Runs a tracker until Ctrl-C or SIGTERM: a metadata server where nodes of one or more networks register,
+              say which files and chunks they hold, and find each other across networks that LAN discovery cannot
+              cross. It stores metadata only (names, sizes, ids, who holds which chunks, addresses), never content or
+              anything that lets it join a network; every request is signed by a member's device key and network key.
+              --listen    address to serve on (default [::]:7423, every interface)
+              --db        SQLite file (default tracker.db in the current directory), or a PostgreSQL URL so that
+                          several trackers behind one load balancer share their state
+              --interval  seconds between a node's announces (default 30); a node silent for three is dropped
+            example:
+              shoal tracker --db /var/lib/shoal/tracker.db
+              shoal up --tracker http://tracker.example:7423
+            """,
         ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\n",
         ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node. Never deletes the file itself.\n",
         ["revoke"] = """

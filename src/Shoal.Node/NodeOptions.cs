@@ -14,6 +14,9 @@ public sealed record NodeOptions(NodeHome Home)
 
     public IReadOnlyList<string> Peers { get; init; } = [];
 
+    /// <summary>Tracker URLs, used together with the config's.</summary>
+    public IReadOnlyList<string> Trackers { get; init; } = [];
+
     public string? Folder { get; init; }
 
     public bool? Discovery { get; init; }

@@ -13,12 +13,14 @@ using Shoal.Core;
 using Shoal.Net;
 using Shoal.Net.Connections;
 using Shoal.Net.Discovery;
+using Shoal.Net.Tracking;
 using Shoal.Node.Api;
 using Shoal.Node.Content;
 using Shoal.Node.Folder;
 using Shoal.Node.Home;
 using Shoal.Node.Peers;
 using Shoal.Node.Replication;
+using Shoal.Node.Tracking;
 using Shoal.Node.Transfers;
 using Shoal.Protocol;
 using Shoal.Storage;
@@ -90,8 +92,24 @@ public sealed class ShoalNode : IAsyncDisposable
             options.PutOptions with { DownAfter = options.DownAfter ?? TimeSpan.FromSeconds(config.DownAfterSeconds) },
             loggerFactory.CreateLogger("shoal.put"),
             Time);
-        Library.Offered += entry => Connections.Broadcast(new Inventory(Reset: false, [entry]));
-        Library.Withdrawn += id => Connections.Broadcast(new Removed(id));
+        Trackers = new Trackers(
+            TrackerUrls(config.Trackers.Concat(options.Trackers)),
+            identity,
+            membership,
+            new TrackerEnvironment(() => (Name, ListenEndPoint.Port, AdvertisedAddresses(ListenEndPoint)), Library.Inventory, DialTracked),
+            Time,
+            loggerFactory);
+        Library.Offered += entry =>
+        {
+            Connections.Broadcast(new Inventory(Reset: false, [entry]));
+            Trackers.Wake();
+        };
+        Library.Withdrawn += id =>
+        {
+            Connections.Broadcast(new Removed(id));
+            Trackers.Wake();
+        };
+        Transfers.SourcesWanted += FindSources;
         Connections.Connected += SendInventory;
         Connections.Connected += Folder.OnConnected;
         Connections.Connected += Put.OnConnected;
@@ -124,6 +142,8 @@ public sealed class ShoalNode : IAsyncDisposable
     public PutService Put { get; }
 
     public PeerReputation Reputation { get; }
+
+    public Trackers Trackers { get; }
 
     public RevocationList Revocations { get; }
 
@@ -204,6 +224,7 @@ public sealed class ShoalNode : IAsyncDisposable
         }
 
         if (options.Discovery ?? Config.Discovery) StartDiscovery(options.DiscoveryPort ?? Config.DiscoveryPort);
+        Trackers.Start();
         _sampling = Task.Run(SampleRatesAsync);
 
         _logger.LogInformation("Node {Name} ({Device}) listening on {Listen}; API on {Api}", Name, DeviceId, ListenEndPoint, ApiUrl);
@@ -257,6 +278,40 @@ public sealed class ShoalNode : IAsyncDisposable
             foreach (var address in peer.Addresses) Connections.AddStaticPeer(FormatEndPoint(address));
         };
         _discovery.Start();
+    }
+
+    private static List<Uri> TrackerUrls(IEnumerable<string> texts)
+    {
+        var urls = new List<Uri>();
+        foreach (var text in texts)
+        {
+            if (!TrackerClient.TryParseUrl(text, out var url, out var error)) throw new ArgumentException(error);
+            urls.Add(url);
+        }
+
+        return urls;
+    }
+
+    /// <summary>Members a tracker knows of are dialled like discovered ones; the handshake decides who they are.</summary>
+    private void DialTracked(IEnumerable<TrackedPeer> peers)
+    {
+        foreach (var peer in peers)
+        {
+            if (!Trackers.TryParseDevice(peer.Device, out var device)) continue;
+            if (device == DeviceId || Connections.Get(device) is { IsOpen: true } || Refusal(device) is not null) continue;
+            foreach (var address in peer.Addresses) Connections.AddStaticPeer(address);
+        }
+    }
+
+    /// <summary>A download found no source among the connected peers: ask the trackers who holds the file and dial them.</summary>
+    private void FindSources(FileId file)
+    {
+        if (Trackers.IsEmpty) return;
+        _ = Task.Run(async () =>
+        {
+            var holders = await Trackers.HoldersAsync(file, _stopping.Token).ConfigureAwait(false);
+            DialTracked(holders.Select(h => new TrackedPeer(h.Device, h.Name, h.Addresses, 0)));
+        });
     }
 
     private async Task SampleRatesAsync()
@@ -370,6 +425,7 @@ public sealed class ShoalNode : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _sampling.ConfigureAwait(false);
         if (_discovery is not null) await _discovery.DisposeAsync().ConfigureAwait(false);
+        await Trackers.DisposeAsync().ConfigureAwait(false);
         if (_api is not null)
         {
             await _api.StopAsync().ConfigureAwait(false);

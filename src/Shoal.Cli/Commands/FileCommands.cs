@@ -125,12 +125,14 @@ public static class FileCommands
 
     public static async Task<int> ListAsync(Arguments args, CancellationToken cancellationToken)
     {
-        var files = await ApiClient.FetchAsync(args, "api/files", ApiJson.Default.IReadOnlyListFileDto, cancellationToken).ConfigureAwait(false);
+        if (args.Positionals.Count > 1) throw new UsageException("give at most one search text");
+        var query = args.Positionals.Count == 1 ? "?q=" + Uri.EscapeDataString(args.Positionals[0]) : "";
+        var files = await ApiClient.FetchAsync(args, "api/files" + query, ApiJson.Default.IReadOnlyListFileDto, cancellationToken).ConfigureAwait(false);
         if (ApiClient.PrintJsonIfAsked(args, files, ApiJson.Default.IReadOnlyListFileDto)) return ExitCodes.Success;
 
         if (files.Count == 0)
         {
-            Console.Out.WriteLine("No files known yet. Share one with 'shoal share PATH'.");
+            Console.Out.WriteLine(query.Length > 0 ? $"No file in the network has '{args.Positionals[0]}' in its name." : "No files known yet. Share one with 'shoal share PATH'.");
             return ExitCodes.Success;
         }
 

@@ -16,6 +16,12 @@ public static class InfoCommands
         Console.Out.WriteLine($"Web UI     {status.Api}");
         Console.Out.WriteLine($"Peers      {status.PeersOnline} online of {status.PeersKnown} known");
         Console.Out.WriteLine($"Transfers  {status.ActiveTransfers} active; {ByteSize.Format(status.UploadedBytes)} sent, {ByteSize.Format(status.DownloadedBytes)} received");
+        foreach (var tracker in status.Trackers)
+        {
+            var state = tracker.Online ? $"registered, {tracker.Peers} other member{(tracker.Peers == 1 ? "" : "s")} known" : $"unreachable: {tracker.Error ?? "not contacted yet"}";
+            Console.Out.WriteLine($"Tracker    {tracker.Url}: {state}");
+        }
+
         WriteFolder(status.Folder);
         return ExitCodes.Success;
     }

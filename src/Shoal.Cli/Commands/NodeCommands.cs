@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 using Shoal.Node;
 using Shoal.Node.Api;
 using Shoal.Node.Home;
@@ -65,21 +63,14 @@ public static class NodeCommands
     public static async Task<int> UpAsync(Arguments args)
     {
         if (args.Positionals.Count > 0) throw new UsageException($"unexpected '{args.Positionals[0]}'");
-        var level = ParseLogLevel(args.Value("--log-level"));
-        using var loggerFactory = LoggerFactory.Create(logging => logging
-            .SetMinimumLevel(level)
-            .AddSimpleConsole(console =>
-            {
-                console.SingleLine = true;
-                console.TimestampFormat = "HH:mm:ss ";
-            })
-            .AddFilter("Microsoft", LogLevel.Warning));
+        using var loggerFactory = Foreground.CreateLoggerFactory(args);
         var home = CommandLine.HomeOf(args);
         var options = new NodeOptions(home)
         {
             Listen = args.Value("--listen"),
             Api = args.Value("--api"),
             Peers = args.Values("--peer"),
+            Trackers = args.Values("--tracker"),
             Folder = args.Value("--folder"),
             Discovery = args.Has("--no-discovery") ? false : null,
             AllowSubnets = args.Values("--allow-subnet"),
@@ -91,40 +82,11 @@ public static class NodeCommands
             LoggerFactory = loggerFactory,
         };
 
-        using var stop = new CancellationTokenSource();
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        // Both flags are part of the public surface already; until their features land, say so instead of ignoring them.
-        if (args.Values("--tracker").Count > 0) Console.Error.WriteLine("shoal up: trackers are not supported by this version yet; --tracker is ignored");
+        using var stop = Foreground.StopOnSignal();
         await using var node = await ShoalNode.StartAsync(options, stop.Token).ConfigureAwait(false);
         Console.Out.WriteLine($"Shoal node '{node.Name}' ({node.DeviceId}) is up.");
         Console.Out.WriteLine($"Peers: {Shoal.Node.Peers.Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Out.WriteLine("Shutting down.");
-        }
-
+        await Foreground.WaitAsync(stop.Token).ConfigureAwait(false);
         return ExitCodes.Success;
-
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
     }
-
-    private static LogLevel ParseLogLevel(string? text) => text?.ToLowerInvariant() switch
-    {
-        null => LogLevel.Information,
-        "trace" => LogLevel.Trace,
-        "debug" => LogLevel.Debug,
-        "info" or "information" => LogLevel.Information,
-        "warn" or "warning" => LogLevel.Warning,
-        "error" => LogLevel.Error,
-        _ => throw new UsageException($"--log-level: '{text}' is not one of trace, debug, information, warning, error"),
-    };
 }

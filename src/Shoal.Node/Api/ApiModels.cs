@@ -7,7 +7,10 @@ public sealed record RuntimeInfo(string Url, string Token, int Pid);
 
 public sealed record StatusDto(
     string Id, string Name, string Network, IReadOnlyList<string> Listen, IReadOnlyList<string> Addresses, string Api, int PeersOnline, int PeersKnown,
-    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home, FolderDto Folder);
+    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home, FolderDto Folder, IReadOnlyList<TrackerDto> Trackers);
+
+/// <summary>One tracker this node uses: whether its last announce went through, and how many members it told of.</summary>
+public sealed record TrackerDto(string Url, bool Online, DateTimeOffset? LastAnnounce, string? Error, int Peers);
 
 /// <summary>The synced folder: <see cref="State"/> is idle, scanning, syncing or error; <see cref="NeedFiles"/> paths still to pull.</summary>
 public sealed record FolderDto(

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Shoal.Core;
+using Shoal.Net.Tracking;
 using Shoal.Node.Content;
 using Shoal.Node.Peers;
 using Shoal.Node.Replication;
@@ -41,7 +42,7 @@ public static class NodeApi
         api.MapPost("/revoke", (RevokeRequest request) => Revoke(node, request));
         api.MapGet("/limits", () => new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
         api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request));
-        api.MapGet("/files", () => Files(node));
+        api.MapGet("/files", async (string? q, CancellationToken ct) => await FilesAsync(node, q, ct).ConfigureAwait(false));
         api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
         api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false));
         api.MapGet("/put", () => (IReadOnlyList<PutProgressDto>)[.. node.Put.Active.Select(p => ToDto(node, p))]);
@@ -81,7 +82,8 @@ public static class NodeApi
             node.DownloadedBytes,
             typeof(ShoalNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             node.Home.Root,
-            Folder(node, 10));
+            Folder(node, 10),
+            [.. node.Trackers.States.Select(t => new TrackerDto(t.Url, t.Online, t.LastAnnounce, t.LastError, t.Peers))]);
     }
 
     private static FolderDto Folder(ShoalNode node, int events)
@@ -120,9 +122,29 @@ public static class NodeApi
     }
 
     /// <summary>
-    /// Every file known in the network. Replicas is the smallest number of online nodes (this one included) that hold
-    /// any one chunk: the file survives losing one fewer node than that.
+    /// Every file known in the network (whose name contains <paramref name="query"/>, if given): what this node and its
+    /// peers hold, and what the trackers know of. Replicas is the smallest number of online nodes (this one included)
+    /// that hold any one chunk: the file survives losing one fewer node than that.
     /// </summary>
+    private static async Task<IReadOnlyList<FileDto>> FilesAsync(ShoalNode node, string? query, CancellationToken cancellationToken)
+    {
+        var known = Files(node).Where(f => query is null || f.Name.Contains(query, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (node.Trackers.IsEmpty) return known;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        var tracked = await node.Trackers.SearchAsync(query, TrackerLimits.MaxResults, timeout.Token).ConfigureAwait(false);
+        var ids = known.Select(f => f.Id).ToHashSet();
+        foreach (var file in tracked)
+        {
+            // Files no connected peer told of: the tracker's view (holders anywhere in the network) is all there is.
+            if (!ids.Add(file.Id) || !FileId.TryParse(file.Id, out var id)) continue;
+            var name = SafeFileName.Sanitize(file.Name, id.ShortForm);
+            known.Add(new FileDto(new ShoalLink(id, name).ToString(), file.Id, name, file.Size, file.Replicas, "none", file.Holders));
+        }
+
+        return [.. known.OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase)];
+    }
+
     private static IReadOnlyList<FileDto> Files(ShoalNode node)
     {
         var ids = node.Library.LocalFiles.Select(f => f.Id)

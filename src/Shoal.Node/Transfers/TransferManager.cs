@@ -53,6 +53,9 @@ public sealed class TransferManager : IAsyncDisposable
 
     public IReadOnlyCollection<Transfer> Transfers => [.. _transfers.Values];
 
+    /// <summary>A download has no source among the connected peers: the node may look further (trackers).</summary>
+    public event Action<FileId>? SourcesWanted;
+
     public Transfer? Get(FileId id) => _transfers.TryGetValue(id, out var transfer) ? transfer : null;
 
     /// <summary>Downloads that were running when the node stopped carry on.</summary>
@@ -194,6 +197,7 @@ public sealed class TransferManager : IAsyncDisposable
                 }
 
                 transfer.State = TransferState.Waiting;
+                SourcesWanted?.Invoke(transfer.Id);
                 await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
         }

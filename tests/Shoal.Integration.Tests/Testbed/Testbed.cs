@@ -8,6 +8,7 @@ namespace Shoal.Integration.Tests.Testbed;
 
 /// <summary>
 /// A LAN of network namespaces built by <c>testbed/up</c>: host i is namespace NAME-hi with address 10.77.S.(i+1).
+/// Split at host K, it is two LANs joined by a router: hosts K+1..N are on 10.78.S.0/24, host K+j at 10.78.S.(j+1).
 /// Nothing in it can reach the root namespace's network; dispose always tears it down with <c>testbed/down</c>.
 /// </summary>
 public sealed class Testbed : IAsyncDisposable
@@ -22,11 +23,12 @@ public sealed class Testbed : IAsyncDisposable
     private readonly List<TestbedNode> _nodes = [];
     private bool _disposed;
 
-    private Testbed(string name, int subnet, int hosts)
+    private Testbed(string name, int subnet, int hosts, int? split)
     {
         Name = name;
         Subnet = subnet;
         Hosts = hosts;
+        Split = split;
     }
 
     public string Name { get; }
@@ -34,6 +36,9 @@ public sealed class Testbed : IAsyncDisposable
     public int Subnet { get; }
 
     public int Hosts { get; }
+
+    /// <summary>The last host on the first LAN, if the hosts after it are on a second, routed one.</summary>
+    public int? Split { get; }
 
     /// <summary>Homes, sources and downloads: namespaces share the file system, so the root namespace can read them.</summary>
     public TempDirectory Directory { get; } = new("shoal-testbed");
@@ -43,8 +48,14 @@ public sealed class Testbed : IAsyncDisposable
     /// <summary>The program every testbed node and CLI call runs: <c>dotnet</c> and a private copy of the built CLI.</summary>
     public static IReadOnlyList<string> ShoalCommand => ["dotnet", ShoalSnapshot.Value.IsCompletedSuccessfully ? ShoalSnapshot.Value.Result : throw new InvalidOperationException("create a Testbed first")];
 
-    public static async Task<Testbed> CreateAsync(int hosts, string? rate = null)
+    public static async Task<Testbed> CreateAsync(int hosts, string? rate = null, int? split = null)
     {
+        if (split is { } last)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(last, 1, nameof(split));
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(last, hosts, nameof(split));
+        }
+
         await ShoalSnapshot.Value;
         var subnet = (Interlocked.Increment(ref _nextSubnet) % 254) + 1;
         // testbed/up would adopt a testbed of the same name, and our testbed/down would then tear down another run's.
@@ -55,9 +66,10 @@ public sealed class Testbed : IAsyncDisposable
         }
         while (File.Exists($"/run/netns/{name}-br"));
 
-        var testbed = new Testbed(name, subnet, hosts);
+        var testbed = new Testbed(name, subnet, hosts, split);
         List<string> args = [name, hosts.ToString(CultureInfo.InvariantCulture), "--subnet", subnet.ToString(CultureInfo.InvariantCulture)];
         if (rate is not null) args.AddRange(["--rate", rate]);
+        if (split is not null) args.AddRange(["--split", split.Value.ToString(CultureInfo.InvariantCulture)]);
         try
         {
             var up = await ProcessRunner.RunAsync(Path.Combine(Scripts, "up"), args, TimeSpan.FromMinutes(1));
@@ -78,7 +90,8 @@ public sealed class Testbed : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(host, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(host, Hosts);
-        return $"10.77.{Subnet}.{host + 1}";
+        var firstLan = Split ?? Hosts;
+        return host <= firstLan ? $"10.77.{Subnet}.{host + 1}" : $"10.78.{Subnet}.{host - firstLan + 1}";
     }
 
     public string PeerAddress(int host) => $"{HostAddress(host)}:{PeerPort}";

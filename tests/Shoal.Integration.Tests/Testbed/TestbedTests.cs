@@ -225,7 +225,8 @@ public sealed class TestbedTests(ITestOutputHelper output)
         Assert.True(elapsed >= floor, $"20 MiB arrived in {elapsed.TotalSeconds:F2} s, faster than an 80 Mbit/s link allows ({floor.TotalSeconds:F2} s)");
     }
 
-    private static void ForgetPeers(string home)
+    /// <summary>Empties the config's peer list, so the node knows no address to dial and only discovery is left.</summary>
+    internal static void ForgetPeers(string home)
     {
         var path = new NodeHome(home).ConfigPath;
         var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();

@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Shoal.Core;
+using Shoal.Net;
+using Shoal.Net.Tracking;
+
+namespace Shoal.Node.Tracking;
+
+/// <summary>
+/// The trackers this node uses (<c>up --tracker</c>, repeatable): each is asked on its own, answers are merged, and
+/// one that is down costs nothing but its timeout.
+/// </summary>
+public sealed class Trackers : IAsyncDisposable
+{
+    private readonly NetworkTrackerKey _networkKey;
+    private readonly TrackerRequestSigner _signer;
+    private readonly IReadOnlyList<TrackerClient> _clients;
+    private readonly ILogger _logger;
+
+    public Trackers(IReadOnlyList<Uri> urls, NodeIdentity identity, NetworkMembership membership, TrackerEnvironment node, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        _logger = loggerFactory.CreateLogger("shoal.tracker");
+        _networkKey = NetworkTrackerKey.Derive(membership);
+        _signer = new TrackerRequestSigner(identity.Certificate, _networkKey, time);
+        _clients = [.. urls.Distinct().Select(url => new TrackerClient(url, _signer, node, time, _logger))];
+    }
+
+    public bool IsEmpty => _clients.Count == 0;
+
+    /// <summary>A device id as trackers write it: the 64 hex digits of the certificate hash.</summary>
+    public static bool TryParseDevice(string hex, out DeviceId device)
+    {
+        Span<byte> bytes = stackalloc byte[Hash256.Size];
+        var parsed = hex.Length == 2 * Hash256.Size && Convert.FromHexString(hex, bytes, out _, out _) == System.Buffers.OperationStatus.Done;
+        device = parsed ? DeviceId.FromBytes(bytes) : default;
+        return parsed;
+    }
+
+    public IReadOnlyList<TrackerState> States => [.. _clients.Select(c => c.State)];
+
+    public void Start()
+    {
+        foreach (var client in _clients) client.Start();
+    }
+
+    /// <summary>What this node holds changed.</summary>
+    public void Wake()
+    {
+        foreach (var client in _clients) client.Wake();
+    }
+
+    /// <summary>Files of the network whose names contain <paramref name="query"/>, from every tracker that answers.</summary>
+    public async Task<IReadOnlyList<TrackedFile>> SearchAsync(string? query, int limit, CancellationToken cancellationToken)
+    {
+        var answers = await Task.WhenAll(_clients.Select(c => AskAsync(c, client => client.SearchAsync(query, limit, cancellationToken)))).ConfigureAwait(false);
+        return
+        [
+            .. answers.SelectMany(files => files ?? [])
+                .GroupBy(f => f.Id)
+                .Select(g => g.MaxBy(f => (f.Replicas, f.Holders))!),
+        ];
+    }
+
+    /// <summary>Nodes that hold chunks of <paramref name="file"/>, from every tracker that answers.</summary>
+    public async Task<IReadOnlyList<FileHolder>> HoldersAsync(FileId file, CancellationToken cancellationToken)
+    {
+        var answers = await Task.WhenAll(_clients.Select(c => AskAsync(c, client => client.HoldersAsync(file, cancellationToken)))).ConfigureAwait(false);
+        return [.. answers.SelectMany(a => a?.Holders ?? []).DistinctBy(h => h.Device)];
+    }
+
+    private async Task<T?> AskAsync<T>(TrackerClient client, Func<TrackerClient, Task<T>> ask)
+        where T : class
+    {
+        try
+        {
+            return await ask(client).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or TrackerRefusedException or TaskCanceledException or System.Text.Json.JsonException)
+        {
+            _logger.LogDebug("Tracker {Url} did not answer: {Error}", client.Url, e.Message);
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var client in _clients) await client.DisposeAsync().ConfigureAwait(false);
+        _signer.Dispose();
+        _networkKey.Dispose();
+    }
+}
