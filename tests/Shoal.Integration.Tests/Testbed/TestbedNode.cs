@@ -14,11 +14,9 @@ public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList
 /// </summary>
 public sealed class TestbedNode : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
-    private bool _disposed;
+    private readonly TestbedProcess _process;
 
-    private TestbedNode(Testbed testbed, int host, string home, Process process)
+    private TestbedNode(Testbed testbed, int host, string home, TestbedProcess process)
     {
         Testbed = testbed;
         Host = host;
@@ -38,31 +36,17 @@ public sealed class TestbedNode : IAsyncDisposable
 
     public string Address => Testbed.PeerAddress(Host);
 
-    public bool HasExited => _disposed || _process.HasExited;
+    public bool HasExited => _process.HasExited;
 
     /// <summary>Everything the node printed so far (its log), for assertions and failure messages.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output) return _output.ToString();
-        }
-    }
+    public string Output => _process.Output;
 
     internal static async Task<TestbedNode> StartAsync(Testbed testbed, int host, string home, IReadOnlyList<string> extraArgs)
     {
         var runtime = new NodeHome(home).RuntimePath;
         if (File.Exists(runtime)) File.Delete(runtime);
-        var info = ProcessRunner.StartInfo(
-            RootFactAttribute.FindIp() ?? "ip",
-            ["netns", "exec", testbed.Namespace(host), .. Testbed.ShoalCommand, "up", "--home", home, "--listen", testbed.PeerAddress(host), "--api", "127.0.0.1:0", .. extraArgs]);
-        var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start ip netns exec");
-        process.StandardInput.Close();
+        var process = TestbedProcess.Start(testbed, host, ["up", "--home", home, "--listen", testbed.PeerAddress(host), "--api", "127.0.0.1:0", .. extraArgs]);
         var node = new TestbedNode(testbed, host, home, process);
-        process.OutputDataReceived += (_, e) => node.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         try
         {
             await Eventually.TrueAsync(
@@ -115,29 +99,7 @@ public sealed class TestbedNode : IAsyncDisposable
         (await PeersAsync()).Any(p => p.Id == other.Id && p.Online);
 
     /// <summary>SIGKILL of the whole tree: no shutdown code runs, like a crash or a power cut.</summary>
-    public async Task KillAsync()
-    {
-        if (HasExited) return;
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-    }
+    public Task KillAsync() => _process.KillAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null) return;
-        lock (_output) _output.AppendLine(line);
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }

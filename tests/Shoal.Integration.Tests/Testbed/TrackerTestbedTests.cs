@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Shoal.Core;
@@ -29,7 +28,7 @@ public sealed class TrackerTestbedTests(ITestOutputHelper output)
         await using var bed = await Testbed.CreateAsync(4, split: 3);
         var database = bed.Directory.Combine("tracker", "tracker.db");
         Directory.CreateDirectory(Path.GetDirectoryName(database)!);
-        await using var tracker = await TrackerProcess.StartAsync(bed, TrackerHost, ["--listen", $"{bed.HostAddress(TrackerHost)}:7423", "--db", database, "--interval", "2"]);
+        await using var tracker = await StartTrackerAsync(bed, TrackerHost, ["--listen", $"{bed.HostAddress(TrackerHost)}:7423", "--db", database, "--interval", "2"]);
         string[] useTracker = ["--tracker", $"http://{bed.HostAddress(TrackerHost)}:7423"];
 
         var homeA = bed.Directory.Combine("a");
@@ -82,63 +81,23 @@ public sealed class TrackerTestbedTests(ITestOutputHelper output)
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 1;
     }
 
-    /// <summary><c>shoal tracker</c> in one host's namespace, killed on dispose.</summary>
-    private sealed class TrackerProcess : IAsyncDisposable
+    /// <summary><c>shoal tracker</c> in one host's namespace, once it says it is up.</summary>
+    private static async Task<TestbedProcess> StartTrackerAsync(Testbed bed, int host, IReadOnlyList<string> args)
     {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-
-        private TrackerProcess(Process process) => _process = process;
-
-        public string Output
+        var tracker = TestbedProcess.Start(bed, host, ["tracker", .. args]);
+        try
         {
-            get
-            {
-                lock (_output) return _output.ToString();
-            }
+            await Eventually.TrueAsync(
+                () => tracker.HasExited ? throw new InvalidOperationException($"shoal tracker exited with {tracker.ExitCode}: {tracker.Output}") : tracker.Output.Contains("is up on", StringComparison.Ordinal),
+                "the tracker to start",
+                TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            await tracker.DisposeAsync();
+            throw;
         }
 
-        public static async Task<TrackerProcess> StartAsync(Testbed bed, int host, IReadOnlyList<string> args)
-        {
-            var info = ProcessRunner.StartInfo(RootFactAttribute.FindIp() ?? "ip", ["netns", "exec", bed.Namespace(host), .. Testbed.ShoalCommand, "tracker", .. args]);
-            var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start ip netns exec");
-            process.StandardInput.Close();
-            var tracker = new TrackerProcess(process);
-            process.OutputDataReceived += (_, e) => tracker.Append(e.Data);
-            process.ErrorDataReceived += (_, e) => tracker.Append(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            try
-            {
-                await Eventually.TrueAsync(
-                    () => process.HasExited ? throw new InvalidOperationException($"shoal tracker exited with {process.ExitCode}: {tracker.Output}") : tracker.Output.Contains("is up on", StringComparison.Ordinal),
-                    "the tracker to start",
-                    TimeSpan.FromSeconds(60));
-            }
-            catch
-            {
-                await tracker.DisposeAsync();
-                throw;
-            }
-
-            return tracker;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-        }
-
-        private void Append(string? line)
-        {
-            if (line is null) return;
-            lock (_output) _output.AppendLine(line);
-        }
+        return tracker;
     }
 }
