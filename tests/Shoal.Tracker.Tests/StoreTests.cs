@@ -378,6 +378,63 @@ public sealed class StoreTests(PostgresFixture postgres)
     [Theory]
     [SqliteData]
     [PostgresData]
+    public async Task A_file_is_listed_only_while_a_live_holder_announces_it_and_swept_after(Backend backend)
+    {
+        using var database = await TestDatabase.CreateAsync(backend, postgres);
+        await using var store = await OpenAsync(database);
+        var a = new TestDevice();
+        var b = a.Peer();
+        var c = a.Peer();
+        var (expired, left, renamed) = (TestFiles.NewId(), TestFiles.NewId(), TestFiles.NewId());
+        await AnnounceAsync(store, a, Now, reset: true, Complete(expired, "expired"));
+        await AnnounceAsync(store, b, Now.AddSeconds(60), reset: true, Complete(left, "left"), Complete(renamed, "old name"));
+        await AnnounceAsync(store, c, Now.AddSeconds(60), reset: true, Complete(left, "left"));
+        await AnnounceAsync(store, b, Now.AddSeconds(61), reset: false, Complete(renamed, "new name"));
+        Assert.True(await store.LeaveAsync(c.Sign(Now.AddSeconds(62)), Now.AddSeconds(62), default));
+        await AnnounceAsync(store, b, Now.AddSeconds(63), reset: false, Complete(left, "left") with { Removed = true });
+
+        var at = Now + Lifetime;
+        Assert.Equal(["new name"], (await FilesAsync(store, c, at)).Select(f => f.Name));
+        Assert.Empty(await FilesAsync(store, c, at, "old"));
+        Assert.Equal(4, (await FileRowsAsync(database, a.Network)).Count);
+
+        await store.SweepAsync(at, default);
+        Assert.Equal([(renamed, "new name")], await FileRowsAsync(database, a.Network));
+        Assert.Equal(["new name"], (await FilesAsync(store, c, at)).Select(f => f.Name));
+    }
+
+    [Theory]
+    [SqliteData]
+    [PostgresData]
+    public async Task Migrating_from_version_1_lists_the_files_already_held(Backend backend)
+    {
+        using var database = await TestDatabase.CreateAsync(backend, postgres);
+        var a = new TestDevice();
+        var (one, two) = (TestFiles.NewId(), TestFiles.NewId());
+        await using (var dialect = SqlDialect.For(database.Database))
+        {
+            await dialect.InitializeAsync(default);
+            await TrackerSchema.MigrateAsync(dialect, new ManualTime(), 1, default);
+            await ExecuteAsync(
+                dialect,
+                $"""
+                INSERT INTO devices (network, device, name, addresses, registered_at, last_seen, expires_at)
+                VALUES ('{a.Network}', '{a.Hex}', 'a', '', 0, 0, {(Now + Lifetime).ToUnixTimeMilliseconds()});
+                INSERT INTO holdings (network, file, device, name, name_key, size, chunk_count, chunks, updated_at)
+                VALUES ('{a.Network}', '{one}', '{a.Hex}', 'One.txt', 'one.txt', 4000, 4, NULL, 0),
+                    ('{a.Network}', '{two}', '{a.Hex}', 'Two.txt', 'two.txt', 4000, 4, NULL, 0)
+                """);
+        }
+
+        await using var store = await OpenAsync(database);
+        Assert.Equal(SqlTrackerStore.SchemaVersion, await store.ReadSchemaVersionAsync(default));
+        Assert.Equal(["One.txt", "Two.txt"], await NamesAsync(store, a.Peer()));
+        Assert.Equal(["Two.txt"], await NamesAsync(store, a.Peer(), "TWO"));
+    }
+
+    [Theory]
+    [SqliteData]
+    [PostgresData]
     public async Task Two_stores_on_one_database_share_everything(Backend backend)
     {
         using var database = await TestDatabase.CreateAsync(backend, postgres);
@@ -396,6 +453,26 @@ public sealed class StoreTests(PostgresFixture postgres)
     }
 
     private static Task<SqlTrackerStore> OpenAsync(TestDatabase database) => SqlTrackerStore.OpenAsync(database.Database, new ManualTime(), default);
+
+    private static async Task<List<(string File, string Name)>> FileRowsAsync(TestDatabase database, string network)
+    {
+        await using var dialect = SqlDialect.For(database.Database);
+        await using var connection = await dialect.OpenAsync(default);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT file, name FROM files WHERE network = '{network}' ORDER BY name";
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(string, string)>();
+        while (await reader.ReadAsync()) rows.Add((reader.GetString(0), reader.GetString(1)));
+        return rows;
+    }
+
+    private static async Task ExecuteAsync(SqlDialect dialect, string sql)
+    {
+        await using var connection = await dialect.OpenAsync(default);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
 
     internal static string NameOf(TestDevice device) => "node " + device.Hex[..8];
 

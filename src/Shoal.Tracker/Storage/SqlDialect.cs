@@ -240,7 +240,7 @@ internal sealed class PostgresDialect : SqlDialect
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "ANALYZE devices, holdings";
+        command.CommandText = "ANALYZE devices, holdings, files";
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 

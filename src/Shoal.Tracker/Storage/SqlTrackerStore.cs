@@ -8,8 +8,8 @@ namespace Shoal.Tracker.Storage;
 /// <summary>
 /// The tracker's store over ADO.NET, on SQLite or PostgreSQL (see <see cref="SqlDialect"/>). Each call takes a pooled
 /// connection for its duration, so any number of calls run at once and several trackers can share one PostgreSQL
-/// database. Writes lock a device's row before its holdings (announce, leave and sweep alike), and holdings in file
-/// order, so concurrent writers never deadlock.
+/// database. Writes lock a device's row before its holdings (announce, leave and sweep alike), and holdings, then the
+/// files' rows, in file order, so concurrent writers never deadlock.
 /// </summary>
 public sealed class SqlTrackerStore : ITrackerStore
 {
@@ -23,6 +23,7 @@ public sealed class SqlTrackerStore : ITrackerStore
     // lock for more than some milliseconds.
     private const int DevicesPerSweep = 100;
     private const int NoncesPerSweep = 2000;
+    private const int FilesPerSweep = 2000;
 
     private const string AddressSeparator = " ";
 
@@ -41,18 +42,18 @@ public sealed class SqlTrackerStore : ITrackerStore
 
     private const string LiveHolding = "JOIN devices d ON d.network = h.network AND d.device = h.device AND d.expires_at > @now";
 
-    // The page first: holdings_name is walked in name order and the walk stops once the page is full, rather than
-    // grouping every holding of the network (a file listed under two names may take two places, and the page come
-    // out a little short).
+    // The page first: the files table is walked in name order and the walk stops once the page is full (a file listed
+    // under two names may take two places, and the page come out a little short). A name counts while a live holder
+    // still announces it: rows outlive their holders until the sweep.
     // Then every live holding of the page's files, in the same query: one round trip for the whole answer. CROSS JOIN
     // tells SQLite to loop over the page outside (it cannot know the page is small); PostgreSQL plans it as any join.
     private const string FilesSql = $"""
         WITH matches AS (
-            SELECT h.name_key AS sort_key, h.file AS file
-            FROM holdings h {LiveHolding}
-            WHERE h.network = @network AND h.name_key LIKE @pattern ESCAPE '\'
-            GROUP BY h.name_key, h.file
-            ORDER BY h.name_key, h.file
+            SELECT f.name_key AS sort_key, f.file AS file
+            FROM files f
+            WHERE f.network = @network AND f.name_key LIKE @pattern ESCAPE '\'
+                AND EXISTS (SELECT 1 FROM holdings h {LiveHolding} WHERE h.file = f.file AND h.network = f.network AND h.name_key = f.name_key)
+            ORDER BY f.name_key, f.file
             LIMIT @limit),
         page AS (SELECT file, MIN(sort_key) AS sort_key FROM matches GROUP BY file)
         SELECT p.file, h.name, h.size, h.chunk_count, h.chunks
@@ -88,6 +89,15 @@ public sealed class SqlTrackerStore : ITrackerStore
     private const string SweepNoncesSql = """
         DELETE FROM nonces
         WHERE expires_at <= @now AND (device, nonce) IN (SELECT device, nonce FROM nonces WHERE expires_at <= @now LIMIT @batch)
+        """;
+
+    // In batches, like the nonces, so that SQLite's write lock is never held for long.
+    private const string SweepFilesSql = """
+        DELETE FROM files
+        WHERE (network, file, name_key) IN (
+            SELECT network, file, name_key FROM files f
+            WHERE NOT EXISTS (SELECT 1 FROM holdings h WHERE h.file = f.file AND h.network = f.network AND h.name_key = f.name_key)
+            LIMIT @batch)
         """;
 
     private static readonly string FullUpsertSql = UpsertHoldingsSql(RowsPerStatement);
@@ -304,25 +314,34 @@ public sealed class SqlTrackerStore : ITrackerStore
         }
         while (batch == DevicesPerSweep);
 
-        var nonces = 0;
-        do
-        {
-            batch = await InTransactionAsync(
-                async (connection, transaction) =>
-                {
-                    await using var command = Command(connection, transaction, SweepNoncesSql, ("@now", nowMs), ("@batch", NoncesPerSweep));
-                    return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                },
-                cancellationToken).ConfigureAwait(false);
-            nonces += batch;
-        }
-        while (batch == NoncesPerSweep);
+        // After the devices: their holdings are what keeps a file's rows.
+        await DeleteInBatchesAsync(SweepFilesSql, nowMs, FilesPerSweep, cancellationToken).ConfigureAwait(false);
+        var nonces = await DeleteInBatchesAsync(SweepNoncesSql, nowMs, NoncesPerSweep, cancellationToken).ConfigureAwait(false);
 
         await _dialect.MaintainAsync(cancellationToken).ConfigureAwait(false);
         return new SweepResult(devices, nonces);
     }
 
     public ValueTask DisposeAsync() => _dialect.DisposeAsync();
+
+    private async Task<int> DeleteInBatchesAsync(string sql, long now, int size, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        int batch;
+        do
+        {
+            batch = await InTransactionAsync(
+                async (connection, transaction) =>
+                {
+                    await using var command = Command(connection, transaction, sql, ("@now", now), ("@batch", size));
+                    return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
+            deleted += batch;
+        }
+        while (batch == size);
+        return deleted;
+    }
 
     private static async Task<int> SweepDevicesAsync(DbConnection connection, DbTransaction transaction, long now, CancellationToken cancellationToken)
     {
@@ -418,12 +437,19 @@ public sealed class SqlTrackerStore : ITrackerStore
         }
     }
 
+    // The file rows in the same round trip; one that says nothing new is not rewritten, so that announcing again what
+    // other holders announced already costs no write.
     private static string UpsertHoldingsSql(int rows) => $"""
         INSERT INTO holdings (network, file, device, name, name_key, size, chunk_count, chunks, updated_at)
         VALUES {RowList(rows, i => $"(@network, @f{i}, @device, @n{i}, @k{i}, @s{i}, @c{i}, @b{i}, @now)")}
         ON CONFLICT (file, network, device) DO UPDATE SET
             name = excluded.name, name_key = excluded.name_key, size = excluded.size,
-            chunk_count = excluded.chunk_count, chunks = excluded.chunks, updated_at = excluded.updated_at
+            chunk_count = excluded.chunk_count, chunks = excluded.chunks, updated_at = excluded.updated_at;
+        INSERT INTO files (network, file, name_key, name, size, chunk_count)
+        VALUES {RowList(rows, i => $"(@network, @f{i}, @k{i}, @n{i}, @s{i}, @c{i})")}
+        ON CONFLICT (network, file, name_key) DO UPDATE SET
+            name = excluded.name, size = excluded.size, chunk_count = excluded.chunk_count
+        WHERE files.name <> excluded.name OR files.size <> excluded.size OR files.chunk_count <> excluded.chunk_count
         """;
 
     private static string RemoveHoldingsSql(int rows) =>

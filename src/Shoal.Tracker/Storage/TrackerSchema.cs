@@ -62,12 +62,39 @@ internal static class TrackerSchema
         CREATE INDEX nonces_expiry ON nonces (expires_at);
         """;
 
-    private static readonly string[] Steps = [V1];
+    // The file list searched per distinct file and name rather than per holding: a substring search cannot use an
+    // index, so its cost is the rows it scans. A row stands for the name some holder announced the file under; the
+    // holdings say whether any live one still does, so a row outlives its holders only until the sweeper deletes it.
+    // The holdings' name index served only that search.
+    private const string V2 = """
+        CREATE TABLE files (
+            network {text} NOT NULL,
+            file {text} NOT NULL,
+            name_key {text} NOT NULL,
+            name {text} NOT NULL,
+            size BIGINT NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            PRIMARY KEY (network, file, name_key)
+        ){table};
+
+        CREATE INDEX files_name ON files (network, name_key);
+
+        INSERT INTO files (network, file, name_key, name, size, chunk_count)
+        SELECT network, file, name_key, MIN(name), MIN(size), MIN(chunk_count) FROM holdings GROUP BY network, file, name_key;
+
+        DROP INDEX holdings_name;
+        """;
+
+    private static readonly string[] Steps = [V1, V2];
 
     public static int Version => Steps.Length;
 
     /// <summary>Applies the missing steps in one transaction; trackers starting together on one database take turns.</summary>
-    public static async Task MigrateAsync(SqlDialect dialect, TimeProvider time, CancellationToken cancellationToken)
+    public static Task MigrateAsync(SqlDialect dialect, TimeProvider time, CancellationToken cancellationToken) =>
+        MigrateAsync(dialect, time, Steps.Length, cancellationToken);
+
+    /// <summary>Applies the missing steps up to <paramref name="target"/>: a database as an older tracker left it.</summary>
+    public static async Task MigrateAsync(SqlDialect dialect, TimeProvider time, int target, CancellationToken cancellationToken)
     {
         await using var connection = await dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -80,7 +107,7 @@ internal static class TrackerSchema
                 $"the tracker database ({dialect.Description}) has schema version {applied}, newer than this tracker supports ({Steps.Length}): use a newer Shoal");
         }
 
-        for (var version = applied + 1; version <= Steps.Length; version++)
+        for (var version = applied + 1; version <= target; version++)
         {
             await ExecuteAsync(connection, transaction, dialect.Sql(Steps[version - 1]), cancellationToken).ConfigureAwait(false);
             var at = time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
