@@ -297,7 +297,7 @@ public sealed class ShoalNode : IAsyncDisposable
     {
         foreach (var peer in peers)
         {
-            if (!Trackers.TryParseDevice(peer.Device, out var device)) continue;
+            if (!TrackerDeviceId.TryParse(peer.Device, out var device)) continue;
             if (device == DeviceId || Connections.Get(device) is { IsOpen: true } || Refusal(device) is not null) continue;
             foreach (var address in peer.Addresses) Connections.AddStaticPeer(address);
         }

@@ -58,13 +58,8 @@ internal static class RequestValidation
         var hex = new string[devices.Count];
         for (var i = 0; i < devices.Count; i++)
         {
-            var device = devices[i];
-            if (device is null || device.Length != 64 || !device.All(char.IsAsciiHexDigit))
-            {
-                throw new InvalidRequestException($"devices[{i}]: not a device id (64 hex digits)");
-            }
-
-            hex[i] = device.ToLowerInvariant();
+            if (!TrackerDeviceId.TryParse(devices[i], out var device)) throw new InvalidRequestException($"devices[{i}]: not a device id (64 hex digits)");
+            hex[i] = TrackerDeviceId.Format(device);
         }
 
         return (hex, Limit(request.Limit));

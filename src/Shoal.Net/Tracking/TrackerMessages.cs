@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Shoal.Core;
 
 namespace Shoal.Net.Tracking;
 
@@ -15,6 +16,21 @@ public static class TrackerPaths
     public const string Peers = "/v1/peers";
     public const string Leave = "/v1/leave";
     public const string Health = "/healthz";
+}
+
+/// <summary>The one written form of a device id on the tracker's wire and in its tables.</summary>
+public static class TrackerDeviceId
+{
+    public static string Format(DeviceId device) => device.Value.ToHex();
+
+    /// <summary>64 hex digits, any case.</summary>
+    public static bool TryParse(string? text, out DeviceId device)
+    {
+        Span<byte> bytes = stackalloc byte[Hash256.Size];
+        var parsed = text?.Length == 2 * Hash256.Size && Convert.FromHexString(text, bytes, out _, out _) == System.Buffers.OperationStatus.Done;
+        device = parsed ? DeviceId.FromBytes(bytes) : default;
+        return parsed;
+    }
 }
 
 public static class TrackerLimits

@@ -84,7 +84,7 @@ public sealed class TrackerRequestSigner(X509Certificate2 deviceCertificate, Net
     private readonly ECDsa _deviceKey = deviceCertificate.GetECDsaPrivateKey() ?? throw new ArgumentException("the device certificate has no ECDSA private key", nameof(deviceCertificate));
     private readonly string _certificate = Convert.ToBase64String(deviceCertificate.RawData);
     private readonly string _networkKey = Convert.ToBase64String(networkKey.PublicKey);
-    private readonly string _device = Convert.ToHexStringLower(SHA256.HashData(deviceCertificate.RawData));
+    private readonly string _device = TrackerDeviceId.Format(DeviceId.FromCertificate(deviceCertificate.RawData));
 
     public string NetworkTag => networkKey.Tag;
 
@@ -228,7 +228,7 @@ public sealed class TrackerRequestVerifier
             var key = certificate.GetECDsaPublicKey();
             if (key is null) return null;
             var id = DeviceId.FromCertificate(der);
-            return new DeviceKey(id, id.Value.ToHex(), key);
+            return new DeviceKey(id, TrackerDeviceId.Format(id), key);
         }
         catch (CryptographicException)
         {

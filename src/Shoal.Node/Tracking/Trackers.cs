@@ -26,15 +26,6 @@ public sealed class Trackers : IAsyncDisposable
 
     public bool IsEmpty => _clients.Count == 0;
 
-    /// <summary>A device id as trackers write it: the 64 hex digits of the certificate hash.</summary>
-    public static bool TryParseDevice(string hex, out DeviceId device)
-    {
-        Span<byte> bytes = stackalloc byte[Hash256.Size];
-        var parsed = hex.Length == 2 * Hash256.Size && Convert.FromHexString(hex, bytes, out _, out _) == System.Buffers.OperationStatus.Done;
-        device = parsed ? DeviceId.FromBytes(bytes) : default;
-        return parsed;
-    }
-
     public IReadOnlyList<TrackerState> States => [.. _clients.Select(c => c.State)];
 
     public void Start()
