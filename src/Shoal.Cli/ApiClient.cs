@@ -51,6 +51,10 @@ public sealed class ApiClient : IDisposable
     public Task<T> PostAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
         SendAsync(() => _http.PostAsJsonAsync(path, body, bodyType, cancellationToken), type, home, cancellationToken);
 
+    /// <summary>A POST without a body: an action on a resource (pause, resume).</summary>
+    public Task<T> PostAsync<T>(string path, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
+        SendAsync(() => _http.PostAsync(path, null, cancellationToken), type, home, cancellationToken);
+
     public async Task DeleteAsync(string path, NodeHome home, CancellationToken cancellationToken)
     {
         using var response = await Call(() => _http.DeleteAsync(path, cancellationToken), home).ConfigureAwait(false);

@@ -15,10 +15,12 @@ public static class Help
           share PATH... [--json]                            publish files from where they are; prints links
           put PATH... [--replicas N] [--json]               store files into the network, N copies of each chunk
           get LINK... [-o DIR] [--detach]                   download from every node that has the file
+          pause LINK... / resume LINK...                    stop a download keeping what it has / carry on (or retry)
           ls [TEXT] [--json]                                files known in the network (names containing TEXT)
           peers [--json]                                    known nodes, online or offline
           rm LINK...                                        stop sharing a file (a put file: remove it everywhere)
           revoke DEVICE                                     remove a device from the network
+          password [--clear]                                set the web UI password (reads it from stdin)
           tracker [--listen H:P] [--db PATH|postgres://...]  run a tracker for nodes on different networks
 
         'shoal help COMMAND' shows a command's options and examples.
@@ -102,6 +104,29 @@ public static class Help
             """,
         ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\n",
         ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node. Never deletes the file itself.\n",
+        ["pause"] = """
+            shoal pause LINK...
+              Stops a download. What it has verified stays (in HOME/partial), also across restarts; the file is not
+              served to others meanwhile beyond those chunks.
+            example:
+              shoal pause 'shoal:<id>?name=big.iso'
+            """,
+        ["resume"] = """
+            shoal resume LINK...
+              Carries on with a paused download from where it stopped, or tries a failed one again.
+            example:
+              shoal resume 'shoal:<id>?name=big.iso'
+            """,
+        ["password"] = """
+            shoal password [--clear]
+              Sets the password of the web UI and API (read from stdin, one line; typed without echo on a terminal).
+              With a password the page asks for it instead of trusting the browser on this computer, and the node may
+              listen on a non-loopback --api address (it refuses to without one). --clear removes it. A running node
+              applies it at its next start.
+            example:
+              shoal password            # then type it
+              echo 'long passphrase' | shoal password --home /srv/shoal
+            """,
         ["revoke"] = """
             shoal revoke DEVICE
               Removes a device from the network. Every member learns it (members pass it on) and refuses that device

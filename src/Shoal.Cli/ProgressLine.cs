@@ -1,3 +1,4 @@
+using Shoal.Core;
 using Shoal.Node.Api;
 
 namespace Shoal.Cli;

@@ -22,6 +22,7 @@ using Shoal.Node.Peers;
 using Shoal.Node.Replication;
 using Shoal.Node.Tracking;
 using Shoal.Node.Transfers;
+using Shoal.Node.Web;
 using Shoal.Protocol;
 using Shoal.Storage;
 using Shoal.Swarm;
@@ -117,7 +118,8 @@ public sealed class ShoalNode : IAsyncDisposable
 
     public NodeHome Home { get; }
 
-    public NodeConfig Config { get; }
+    /// <summary>The settings in config.json; <see cref="UpdateConfig"/> changes them while the node runs.</summary>
+    public NodeConfig Config { get; private set; }
 
     public NetworkMembership Membership { get; }
 
@@ -158,6 +160,14 @@ public sealed class ShoalNode : IAsyncDisposable
     public IPEndPoint ListenEndPoint { get; private set; } = new(IPAddress.None, 0);
 
     public Uri ApiUrl { get; private set; } = new("http://127.0.0.1/");
+
+    /// <summary>Cancelled when the node starts shutting down: long requests (live events, streams) end at once.</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    public IPEndPoint ApiEndPoint { get; private set; } = new(IPAddress.Loopback, 0);
+
+    /// <summary>Where the node keeps files it downloads for the web UI and for gets that name no directory.</summary>
+    public string DownloadDirectory => Config.Downloads ?? Path.Combine(Home.Root, "downloads");
 
     public string ApiToken { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
 
@@ -214,7 +224,15 @@ public sealed class ShoalNode : IAsyncDisposable
         var listen = Endpoints.ParseListen(options.Listen ?? Config.Listen, NodeConfig.DefaultPeerPort);
         ListenEndPoint = Connections.Listen(listen);
         Connections.UpdateListenPort((ushort)ListenEndPoint.Port);
-        await StartApiAsync(Endpoints.ParseListen(options.Api ?? Config.Api, NodeConfig.DefaultApiPort), cancellationToken).ConfigureAwait(false);
+        var api = Endpoints.ParseListen(options.Api ?? Config.Api, NodeConfig.DefaultApiPort);
+        if (!IPAddress.IsLoopback(api.Address) && Config.ApiPasswordHash is null)
+        {
+            throw new InvalidOperationException(
+                $"the web UI and API on {Endpoints.Format(api)} would be reachable from other computers: set a password first " +
+                "('shoal password'), or keep --api on 127.0.0.1");
+        }
+
+        await StartApiAsync(api, cancellationToken).ConfigureAwait(false);
         await Folder.StartAsync(cancellationToken).ConfigureAwait(false);
         WriteRuntimeInfo();
         Transfers.ResumeInterrupted();
@@ -237,12 +255,16 @@ public sealed class ShoalNode : IAsyncDisposable
         builder.Services.AddSingleton(LoggerFactory);
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(endPoint));
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        builder.Services.AddOpenApi(NodeApi.ConfigureOpenApi);
         var app = builder.Build();
-        NodeApi.Map(app, this);
+        var access = new ApiAccess(ApiToken, () => Config.ApiPasswordHash, Time);
+        NodeApi.Map(app, this, access);
+        WebUi.Map(app, this, access);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _api = app;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        ApiUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        ApiUrl = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        ApiEndPoint = new IPEndPoint(endPoint.Address, ApiUrl.Port);
     }
 
     private void WriteRuntimeInfo()
@@ -262,12 +284,12 @@ public sealed class ShoalNode : IAsyncDisposable
         var listen = ListenEndPoint.Address.Equals(IPAddress.IPv6Any) || ListenEndPoint.Address.Equals(IPAddress.Any)
             ? $"[::]:{ListenEndPoint.Port}"
             : Endpoints.Format(ListenEndPoint);
-        var self = DiscoveryPacket.Fit(new Announcement(DeviceId, Name, [listen]));
+        Announcement Self() => DiscoveryPacket.Fit(new Announcement(DeviceId, Name, [listen]));
         _discovery = new LanDiscovery(
             new UdpDatagramTransport(port, logger),
             DiscoveryPacket.DeriveKey(Membership),
             DeviceId,
-            () => self,
+            Self,
             new DiscoveryOptions { Port = port },
             Time,
             logger,
@@ -344,6 +366,25 @@ public sealed class ShoalNode : IAsyncDisposable
         }
 
         return [.. LocalAddresses.Enumerate().Select(a => Endpoints.Format(new IPEndPoint(a, port)))];
+    }
+
+    /// <summary>
+    /// Saves changed settings and applies what can be applied while running (name, limits, download directory).
+    /// Returns the settings that take effect only at the next start.
+    /// </summary>
+    public IReadOnlyList<string> UpdateConfig(NodeConfig changed)
+    {
+        var before = Config;
+        changed.Save(Home);
+        Config = changed;
+        _uploadLimit.BytesPerSecond = changed.UploadLimit;
+        _downloadLimit.BytesPerSecond = changed.DownloadLimit;
+        if (changed.Name != before.Name) Connections.UpdateName(changed.Name);
+        var restart = new List<string>();
+        if (!string.Equals(changed.Folder, before.Folder, StringComparison.Ordinal)) restart.Add("folder");
+        if (changed.Listen != before.Listen) restart.Add("listen");
+        if (changed.Api != before.Api) restart.Add("api");
+        return restart;
     }
 
     public Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken) =>

@@ -35,6 +35,8 @@ public sealed class PiecePicker
     private readonly Dictionary<int, List<PeerState>> _inFlight = [];
     private readonly Dictionary<DeviceId, HashSet<int>> _excluded = [];
     private readonly List<int> _ties = [];
+    private int _priorityFrom;
+    private int _priorityEnd;
 
     public PiecePicker(int chunkCount, Bitfield verified, Random random)
     {
@@ -186,6 +188,7 @@ public sealed class PiecePicker
     {
         index = -1;
         if (!_peers.TryGetValue(peer, out var state)) return false;
+        if (TryPickPriority(state, out index)) return true;
 
         for (var level = 1; level < _levels.Count; level++)
         {
@@ -237,6 +240,34 @@ public sealed class PiecePicker
     {
         CheckIndex(index);
         if (_peers.TryGetValue(peer, out var state)) EndRequest(state, index);
+    }
+
+    /// <summary>
+    /// Chunks in [<paramref name="from"/>, <paramref name="from"/> + <paramref name="count"/>) go first, lowest index
+    /// first, whatever their rarity: someone reads the file in order (a browser streaming it) and is waiting for them.
+    /// A count of 0 ends the priority.
+    /// </summary>
+    public void Prioritise(int from, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        _priorityFrom = Math.Min(from, ChunkCount);
+        _priorityEnd = (int)Math.Min((long)from + count, ChunkCount);
+    }
+
+    private bool TryPickPriority(PeerState state, out int index)
+    {
+        for (index = _priorityFrom; index < _priorityEnd; index++)
+        {
+            if (IsPickable(index) && state.Has(index))
+            {
+                AddRequest(state, index);
+                return true;
+            }
+        }
+
+        index = -1;
+        return false;
     }
 
     private bool TryPickDuplicate(PeerState state, out int index)

@@ -133,6 +133,17 @@ public sealed class SwarmDownload
         Wake();
     }
 
+    /// <summary>Fetches the chunks from <paramref name="from"/> on first, in order (see <see cref="PiecePicker.Prioritise"/>).</summary>
+    public void Prioritise(int from, int count)
+    {
+        lock (_lock)
+        {
+            _picker.Prioritise(from, count);
+        }
+
+        Wake();
+    }
+
     /// <summary>The peer announced a chunk it acquired. Ignored for peers not added.</summary>
     public void PeerHas(DeviceId peer, int index)
     {

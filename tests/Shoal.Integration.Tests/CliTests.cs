@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Shoal.Integration.Tests.Support;
 using Shoal.Node.Api;
+using Shoal.Node.Home;
 
 namespace Shoal.Integration.Tests;
 
@@ -86,6 +87,29 @@ public sealed class CliTests
         var version = await ShoalCli.RunAsync("--version");
         Assert.Equal(0, version.ExitCode);
         Assert.StartsWith("shoal ", version.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_web_ui_off_loopback_needs_a_password_which_is_read_from_stdin_and_stored_hashed()
+    {
+        using var dir = new TempDirectory("shoal-cli");
+        Assert.Equal(0, (await ShoalCli.RunAsync("init", "--home", dir.Path, "--name", "box")).ExitCode);
+
+        var refused = await ShoalCli.RunAsync("up", "--home", dir.Path, "--listen", "127.0.0.1:0", "--api", "0.0.0.0:0", "--no-discovery");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("shoal password", refused.Stderr, StringComparison.Ordinal);
+
+        Assert.Equal(2, (await ShoalCli.RunAsync("password", "--home", dir.Path, "on-the-command-line")).ExitCode);
+        Assert.Equal(1, (await ShoalCli.RunWithInputAsync("short\n", "password", "--home", dir.Path)).ExitCode);
+        Assert.Equal(0, (await ShoalCli.RunWithInputAsync("a long passphrase\n", "password", "--home", dir.Path)).ExitCode);
+        var stored = NodeConfig.Load(new NodeHome(dir.Path)).ApiPasswordHash;
+        Assert.NotNull(stored);
+        Assert.DoesNotContain("a long passphrase", File.ReadAllText(new NodeHome(dir.Path).ConfigPath), StringComparison.Ordinal);
+        Assert.True(PasswordHash.Verify("a long passphrase", stored));
+        Assert.False(PasswordHash.Verify("a long passphrasf", stored));
+
+        Assert.Equal(0, (await ShoalCli.RunAsync("password", "--home", dir.Path, "--clear")).ExitCode);
+        Assert.Null(NodeConfig.Load(new NodeHome(dir.Path)).ApiPasswordHash);
     }
 
     [Fact]

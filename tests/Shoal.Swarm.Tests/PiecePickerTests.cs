@@ -26,6 +26,42 @@ public sealed class PiecePickerTests
     }
 
     [Fact]
+    public void PriorityWindowGoesFirstInOrderThenRarestFirstResumes()
+    {
+        var picker = NewPicker(10);
+        picker.AddPeer(A, Bitfield.Full(10));
+        picker.AddPeer(B, Bits(10, 0, 1, 2, 3, 4, 5, 6, 7));
+        picker.Prioritise(4, 3);
+
+        var picks = PickAll(picker, A);
+
+        // 4..6 in order despite being common; then the rarest (8, 9, held by A alone), then the rest.
+        Assert.Equal([4, 5, 6], picks[..3]);
+        Assert.Equal([8, 9], picks[3..5].Order());
+        Assert.Equal([0, 1, 2, 3, 7], picks[5..].Order());
+    }
+
+    [Fact]
+    public void PriorityWindowSkipsChunksDoneInFlightOrMissingAtThePeer()
+    {
+        var picker = NewPicker(6);
+        picker.AddPeer(A, Bits(6, 0, 2, 3, 4, 5));
+        picker.AddPeer(B, Bitfield.Full(6));
+        Assert.True(picker.TryPick(B, out _));
+        picker.Prioritise(0, 6);
+        Assert.True(picker.TryPick(B, out var first));
+        picker.MarkReceived(B, first);
+
+        Assert.True(picker.TryPick(A, out var next));
+
+        // A lacks 1; 0 and 1 went to B (in flight or done); A's first useful chunk in order is 2.
+        Assert.Equal(2, next);
+        picker.Prioritise(0, 0);
+        Assert.True(picker.TryPick(A, out var afterPriority));
+        Assert.NotEqual(-1, afterPriority);
+    }
+
+    [Fact]
     public void AvailabilityChangesReorderPicks()
     {
         var picker = NewPicker(3);

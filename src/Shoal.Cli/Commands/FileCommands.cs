@@ -102,6 +102,10 @@ public static class FileCommands
                     progress.Finish($"{transfer.Name}: {ByteSize.Format(transfer.Size)} verified in {(DateTimeOffset.UtcNow - started).TotalSeconds:0.0}s");
                     Console.Out.WriteLine(transfer.Path);
                     return ExitCodes.Success;
+                case "paused":
+                    progress.Finish(null);
+                    Console.Error.WriteLine($"shoal get: {transfer.Name}: paused; carry on with: shoal resume {transfer.Link}");
+                    return ExitCodes.Failure;
                 case "failed":
                 case "cancelled":
                     progress.Finish(null);
@@ -137,6 +141,22 @@ public static class FileCommands
         }
 
         Table.Write(["NAME", "SIZE", "REPLICAS", "LOCAL", "LINK"], [.. files.Select(f => new[] { f.Name, ByteSize.Format(f.Size), f.Replicas == 0 ? "0 (unavailable)" : f.Replicas.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Local, f.Link })]);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>shoal pause / shoal resume: stops a download keeping what it has, or carries on (a failed one: retries).</summary>
+    public static async Task<int> PauseOrResumeAsync(Arguments args, string action, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one shoal: link");
+        var links = args.Positionals.Select(text => ShoalLink.TryParse(text, out var link, out var error) ? link : throw new UsageException(error)).ToList();
+        var home = CommandLine.HomeOf(args);
+        using var client = ApiClient.Connect(home);
+        foreach (var link in links)
+        {
+            var transfer = await client.PostAsync($"api/downloads/{link.Id}/{action}", ApiJson.Default.TransferDto, home, cancellationToken).ConfigureAwait(false);
+            Console.Out.WriteLine($"{transfer.Name}: {transfer.State} ({ByteSize.Format(transfer.VerifiedBytes)} of {ByteSize.Format(transfer.Size)})");
+        }
+
         return ExitCodes.Success;
     }
 

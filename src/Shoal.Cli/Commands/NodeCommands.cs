@@ -29,6 +29,41 @@ public static class NodeCommands
         return ExitCodes.Success;
     }
 
+    public static int Password(Arguments args)
+    {
+        if (args.Positionals.Count > 0) throw new UsageException("the password is read from stdin, not taken as an argument (it would show in the process list)");
+        var home = CommandLine.HomeOf(args);
+        if (!home.IsInitialised) throw new InvalidOperationException($"{home.Root} is not initialised; run 'shoal init' first");
+        var config = NodeConfig.Load(home);
+        if (args.Has("--clear"))
+        {
+            (config with { ApiPasswordHash = null }).Save(home);
+            Console.Out.WriteLine("The web UI password is removed; the node will listen on loopback only. Restart the node to apply.");
+            return ExitCodes.Success;
+        }
+
+        var password = ReadSecret("Web UI password: ");
+        if (password.Length < 8) throw new ArgumentException("use a password of at least 8 characters");
+        (config with { ApiPasswordHash = PasswordHash.Create(password) }).Save(home);
+        Console.Out.WriteLine("The web UI password is set. A running node applies it at its next start.");
+        return ExitCodes.Success;
+    }
+
+    private static string ReadSecret(string prompt)
+    {
+        if (Console.IsInputRedirected) return (Console.In.ReadLine() ?? "").TrimEnd('\r');
+        Console.Error.Write(prompt);
+        var text = new System.Text.StringBuilder();
+        while (Console.ReadKey(intercept: true) is var key && key.Key != ConsoleKey.Enter)
+        {
+            if (key.Key == ConsoleKey.Backspace && text.Length > 0) text.Length--;
+            else if (!char.IsControl(key.KeyChar)) text.Append(key.KeyChar);
+        }
+
+        Console.Error.WriteLine();
+        return text.ToString();
+    }
+
     /// <summary>With the node running, the invite carries the addresses it actually listens on.</summary>
     public static int Invite(Arguments args)
     {

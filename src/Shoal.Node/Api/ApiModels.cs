@@ -56,6 +56,31 @@ public sealed record GetRequest(string Link, string? Directory);
 
 public sealed record ErrorDto(string Error);
 
+public sealed record LoginRequest(string? Password);
+
+public sealed record LoginDto(string Token);
+
+/// <summary>A link that downloads one file in a browser, which cannot send the token: it carries a ticket until <c>Expires</c>.</summary>
+public sealed record TicketDto(string Url, DateTimeOffset Expires);
+
+public sealed record InviteDto(string Code);
+
+/// <summary>A file received from the browser, then shared (served from HOME/uploads) or put into the network.</summary>
+public sealed record UploadDto(string Link, string Id, string Name, long Size, string Mode, string Path, int? Copies, int? Replicas);
+
+public sealed record SettingsDto(
+    string Name, string Folder, string Downloads, long UploadLimit, long DownloadLimit, string Api, string Listen,
+    IReadOnlyList<string> Peers, IReadOnlyList<string> Trackers, bool PasswordSet);
+
+/// <summary>Settings to change; a missing value stays as it is. Limits are bytes per second, 0 is unlimited.</summary>
+public sealed record SettingsRequest(string? Name, string? Folder, string? Downloads, long? UploadLimit, long? DownloadLimit);
+
+/// <summary>The settings now, and which of the changes take effect only when the node starts again.</summary>
+public sealed record SettingsChangeDto(SettingsDto Settings, IReadOnlyList<string> RestartRequired);
+
+/// <summary>The network's file list changed (what peers and trackers offer, what this node holds).</summary>
+public sealed record FilesChangedDto(long Version);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = false, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(RuntimeInfo))]
 [JsonSerializable(typeof(StatusDto))]
@@ -75,4 +100,15 @@ public sealed record ErrorDto(string Error);
 [JsonSerializable(typeof(ErrorDto))]
 [JsonSerializable(typeof(RevokeRequest))]
 [JsonSerializable(typeof(LimitsDto))]
+[JsonSerializable(typeof(LoginRequest))]
+[JsonSerializable(typeof(LoginDto))]
+[JsonSerializable(typeof(TicketDto))]
+[JsonSerializable(typeof(InviteDto))]
+[JsonSerializable(typeof(UploadDto))]
+[JsonSerializable(typeof(SettingsDto))]
+[JsonSerializable(typeof(SettingsRequest))]
+[JsonSerializable(typeof(SettingsChangeDto))]
+[JsonSerializable(typeof(FilesChangedDto))]
+[JsonSerializable(typeof(FileDto))]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
 public sealed partial class ApiJson : JsonSerializerContext;

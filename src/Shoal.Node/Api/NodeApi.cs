@@ -1,11 +1,13 @@
-using System.Security.Cryptography;
-using System.Text;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.OpenApi;
 using Shoal.Core;
 using Shoal.Net.Tracking;
 using Shoal.Node.Content;
+using Shoal.Node.Home;
 using Shoal.Node.Peers;
 using Shoal.Node.Replication;
 using Shoal.Node.Transfers;
@@ -16,22 +18,33 @@ namespace Shoal.Node.Api;
 /// <summary>The REST API under /api. The CLI uses it; every call needs the token the node wrote into its home.</summary>
 public static class NodeApi
 {
-    public static void Map(WebApplication app, ShoalNode node)
+    public static void Map(WebApplication app, ShoalNode node, ApiAccess access)
     {
         app.Use(async (context, next) =>
         {
-            if (context.Request.Path.StartsWithSegments("/api") && !Authorised(context, node.ApiToken))
+            if (IPAddress.IsLoopback(node.ApiEndPoint.Address) && !ApiAccess.IsLoopbackHost(context.Request.Host))
+            {
+                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+                await context.Response.WriteAsJsonAsync(new ErrorDto("this node answers only requests addressed to localhost"), ApiJson.Default.ErrorDto).ConfigureAwait(false);
+                return;
+            }
+
+            if (context.Request.Path.StartsWithSegments("/api") && !IsOpen(context, access) && !access.IsAuthorised(context.Request))
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                await context.Response.WriteAsJsonAsync(new ErrorDto("missing or wrong access token (see api.json in the node's home)"), ApiJson.Default.ErrorDto).ConfigureAwait(false);
+                await context.Response.WriteAsJsonAsync(new ErrorDto("missing or wrong access token (see api.json in the node's home, or sign in)"), ApiJson.Default.ErrorDto).ConfigureAwait(false);
                 return;
             }
 
             await next(context).ConfigureAwait(false);
         });
 
+        app.MapOpenApi("/openapi/{documentName}.json");
+        var feed = new LiveFeed(node);
         var api = app.MapGroup("/api");
+        api.MapPost("/login", (LoginRequest request, HttpContext context) => Login(access, context, request)).Produces<LoginDto>().Produces<ErrorDto>(401);
         api.MapGet("/status", () => Status(node));
+        api.MapGet("/events", (HttpContext context, CancellationToken _) => feed.RunAsync(context)).Produces(200, contentType: "text/event-stream");
         api.MapGet("/peers", () => Peers(node));
         api.MapGet("/folder", (int? events) => Folder(node, events ?? 50));
         api.MapPost("/folder/scan", async (CancellationToken ct) =>
@@ -39,33 +52,140 @@ public static class NodeApi
             var summary = await node.Folder.ScanAsync(null, ct).ConfigureAwait(false);
             return new ScanDto(summary.Changes, summary.FilesHashed, summary.BytesHashed, summary.Skipped);
         });
-        api.MapPost("/revoke", (RevokeRequest request) => Revoke(node, request));
+        api.MapPost("/revoke", (RevokeRequest request) => Revoke(node, request)).Produces<RevokeRequest>().Produces<ErrorDto>(400);
         api.MapGet("/limits", () => new LimitsDto(node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond));
-        api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request));
+        api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request)).Produces<LimitsDto>().Produces<ErrorDto>(400);
+        api.MapGet("/settings", () => Settings(node, access));
+        api.MapPut("/settings", (SettingsRequest request) => UpdateSettings(node, access, request)).Produces<SettingsChangeDto>().Produces<ErrorDto>(400);
+        api.MapGet("/invite", () => new InviteDto(NodeSetup.CreateInvite(node.Home, ShoalNode.AdvertisedAddresses(node.ListenEndPoint))));
         api.MapGet("/files", async (string? q, CancellationToken ct) => await FilesAsync(node, q, ct).ConfigureAwait(false));
-        api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false));
-        api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false));
-        api.MapGet("/put", () => (IReadOnlyList<PutProgressDto>)[.. node.Put.Active.Select(p => ToDto(node, p))]);
-        api.MapDelete("/files/{id}", (string id) => Unshare(node, id));
-        api.MapGet("/downloads", () => (IReadOnlyList<TransferDto>)[.. node.Transfers.Transfers.Select(ToDto)]);
-        api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request));
-        api.MapGet("/downloads/{id}", (string id) => WithTransfer(node, id, t => Results.Ok(ToDto(t))));
-        api.MapGet("/downloads/{id}/trace", (string id) => WithTransfer(node, id, t => Results.Ok(Trace(t))));
+        api.MapGet("/files/{id}", (string id) => File(node, id)).Produces<FileDto>().Produces<ErrorDto>(404);
+        api.MapPost("/files/{id}/ticket", (string id) => Ticket(access, id)).Produces<TicketDto>().Produces<ErrorDto>(400);
+        api.MapGet("/files/{id}/content", (string id, HttpContext context) => FileContent.SendAsync(node, id, context))
+            .Produces(200, contentType: "application/octet-stream").Produces<ErrorDto>(404).Produces<ErrorDto>(503);
+        api.MapPost("/upload", (HttpContext context, string? name, string? mode, int? replicas) => Uploads.ReceiveAsync(node, context, name, mode, replicas))
+            .Accepts<Stream>("application/octet-stream").Produces<UploadDto>().Produces<ErrorDto>(400).Produces<ErrorDto>(411).Produces<ErrorDto>(507);
+        api.MapPost("/share", async (ShareRequest request, CancellationToken ct) => await ShareAsync(node, request, ct).ConfigureAwait(false))
+            .Produces<IReadOnlyList<SharedFileDto>>().Produces<ErrorDto>(400);
+        api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false))
+            .Produces<IReadOnlyList<PutFileDto>>().Produces<ErrorDto>(400);
+        api.MapGet("/put", () => PutsUnderWay(node));
+        api.MapDelete("/files/{id}", (string id) => Unshare(node, id)).Produces(204).Produces<ErrorDto>(400).Produces<ErrorDto>(404);
+        api.MapGet("/downloads", () => Transfers(node));
+        api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request)).Produces<TransferDto>().Produces<ErrorDto>(400).Produces<ErrorDto>(409);
+        api.MapGet("/downloads/{id}", (string id) => WithTransfer(node, id, t => Results.Ok(ToDto(t)))).Produces<TransferDto>().Produces<ErrorDto>(404);
+        api.MapGet("/downloads/{id}/trace", (string id) => WithTransfer(node, id, t => Results.Ok(Trace(t)))).Produces<IReadOnlyList<TraceEntryDto>>().Produces<ErrorDto>(404);
+        api.MapPost("/downloads/{id}/pause", async (string id) =>
+            FileId.TryParse(id, out var fileId) && await node.Transfers.PauseAsync(fileId).ConfigureAwait(false) is { } paused
+                ? Results.Ok(ToDto(paused))
+                : Results.NotFound(new ErrorDto($"no download {id}"))).Produces<TransferDto>().Produces<ErrorDto>(404);
+        api.MapPost("/downloads/{id}/resume", (string id) =>
+            FileId.TryParse(id, out var fileId) && node.Transfers.Resume(fileId) is { } resumed
+                ? Results.Ok(ToDto(resumed))
+                : Results.NotFound(new ErrorDto($"no download {id}"))).Produces<TransferDto>().Produces<ErrorDto>(404);
         api.MapDelete("/downloads/{id}", async (string id) =>
             FileId.TryParse(id, out var fileId) && await node.Transfers.CancelAsync(fileId).ConfigureAwait(false)
                 ? Results.NoContent()
-                : Results.NotFound(new ErrorDto($"no download {id}")));
+                : Results.NotFound(new ErrorDto($"no download {id}"))).Produces(204).Produces<ErrorDto>(404);
     }
 
-    private static bool Authorised(HttpContext context, string token)
+    /// <summary>What is reachable without the token: signing in, and a download whose link carries a ticket.</summary>
+    private static bool IsOpen(HttpContext context, ApiAccess access)
     {
-        var header = context.Request.Headers.Authorization.ToString();
-        const string prefix = "Bearer ";
-        if (!header.StartsWith(prefix, StringComparison.Ordinal)) return false;
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[prefix.Length..]), Encoding.UTF8.GetBytes(token));
+        var path = context.Request.Path.Value ?? "";
+        if (path == "/api/login") return true;
+        const string prefix = "/api/files/";
+        if (!HttpMethods.IsGet(context.Request.Method) || !path.StartsWith(prefix, StringComparison.Ordinal) || !path.EndsWith("/content", StringComparison.Ordinal)) return false;
+        return FileId.TryParse(path.AsSpan()[prefix.Length..^"/content".Length], out var id) && access.IsValidTicket(id, context.Request.Query["ticket"]);
     }
 
-    private static StatusDto Status(ShoalNode node)
+    public static void ConfigureOpenApi(OpenApiOptions options) =>
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new OpenApiInfo
+            {
+                Title = "Shoal node API",
+                Version = typeof(ShoalNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+                Description = "Everything the shoal CLI and the web UI do. Send 'Authorization: Bearer TOKEN' (the token is in api.json in the node's home, or from POST /api/login).",
+            };
+            return Task.CompletedTask;
+        });
+
+    private static IResult Login(ApiAccess access, HttpContext context, LoginRequest request) =>
+        access.Login(context.Connection.RemoteIpAddress, request.Password, out var token) switch
+        {
+            ApiAccess.LoginResult.Ok => Results.Ok(new LoginDto(token!)),
+            ApiAccess.LoginResult.NoPassword => Results.BadRequest(new ErrorDto("this node has no password; use the token in api.json")),
+            ApiAccess.LoginResult.TooManyAttempts => Results.Json(new ErrorDto("too many wrong passwords; wait a minute"), ApiJson.Default.ErrorDto, statusCode: StatusCodes.Status429TooManyRequests),
+            _ => Results.Json(new ErrorDto("wrong password"), ApiJson.Default.ErrorDto, statusCode: StatusCodes.Status401Unauthorized),
+        };
+
+    internal static IReadOnlyList<TransferDto> Transfers(ShoalNode node) =>
+        [.. node.Transfers.Transfers.OrderByDescending(t => t.StartedAt).Select(ToDto)];
+
+    internal static IReadOnlyList<PutProgressDto> PutsUnderWay(ShoalNode node) => [.. node.Put.Active.Select(p => ToDto(node, p))];
+
+    private static IResult File(ShoalNode node, string id)
+    {
+        if (!FileId.TryParse(id, out var fileId)) return Results.BadRequest(new ErrorDto($"'{id}' is not a file id"));
+        return Files(node).FirstOrDefault(f => f.Id == id) is { } file
+            ? Results.Ok(file)
+            : Results.NotFound(new ErrorDto($"no online node is known to hold {fileId.ShortForm}"));
+    }
+
+    private static IResult Ticket(ApiAccess access, string id)
+    {
+        if (!FileId.TryParse(id, out var fileId)) return Results.BadRequest(new ErrorDto($"'{id}' is not a file id"));
+        var (ticket, expires) = access.IssueTicket(fileId);
+        return Results.Ok(new TicketDto($"/api/files/{fileId}/content?ticket={Uri.EscapeDataString(ticket)}", expires));
+    }
+
+    private static SettingsDto Settings(ShoalNode node, ApiAccess access)
+    {
+        var config = node.Config;
+        return new SettingsDto(
+            config.Name, node.Folder.Root, node.DownloadDirectory, node.UploadLimit.BytesPerSecond, node.DownloadLimit.BytesPerSecond,
+            node.ApiUrl.ToString().TrimEnd('/'), Endpoints.Format(node.ListenEndPoint), config.Peers, config.Trackers, access.PasswordSet);
+    }
+
+    private static IResult UpdateSettings(ShoalNode node, ApiAccess access, SettingsRequest request)
+    {
+        var config = node.Config;
+        if (request.Name is { } name)
+        {
+            name = name.Trim();
+            if (name.Length is 0 or > 64 || name.Any(char.IsControl)) return Results.BadRequest(new ErrorDto("name: 1 to 64 characters, no control characters"));
+            config = config with { Name = name };
+        }
+
+        if (request.UploadLimit is < 0 || request.DownloadLimit is < 0) return Results.BadRequest(new ErrorDto("limits are bytes per second: 0 (unlimited) or more"));
+        if (request.UploadLimit is { } up) config = config with { UploadLimit = up };
+        if (request.DownloadLimit is { } down) config = config with { DownloadLimit = down };
+        foreach (var (label, value) in new[] { ("folder", request.Folder), ("downloads", request.Downloads) })
+        {
+            if (value is not null && !Path.IsPathFullyQualified(value)) return Results.BadRequest(new ErrorDto($"{label}: give an absolute path"));
+        }
+
+        if (request.Folder is { } folder && Path.GetFullPath(folder) != node.Folder.Root) config = config with { Folder = Path.GetFullPath(folder) };
+        if (request.Downloads is { } downloads)
+        {
+            try
+            {
+                Directory.CreateDirectory(downloads);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return Results.BadRequest(new ErrorDto($"downloads: cannot use {downloads}: {e.Message}"));
+            }
+
+            config = config with { Downloads = Path.GetFullPath(downloads) };
+        }
+
+        var restart = node.UpdateConfig(config);
+        return Results.Ok(new SettingsChangeDto(Settings(node, access), restart));
+    }
+
+    internal static StatusDto Status(ShoalNode node)
     {
         var online = node.Connections.Connections.Count(c => c.IsOpen);
         return new StatusDto(
@@ -86,7 +206,7 @@ public static class NodeApi
             [.. node.Trackers.States.Select(t => new TrackerDto(t.Url, t.Online, t.LastAnnounce, t.LastError, t.Peers))]);
     }
 
-    private static FolderDto Folder(ShoalNode node, int events)
+    internal static FolderDto Folder(ShoalNode node, int events)
     {
         var status = node.Folder.Status();
         var recent = node.Folder.RecentEvents(Math.Clamp(events, 0, 10_000))
@@ -95,7 +215,7 @@ public static class NodeApi
         return new FolderDto(status.Path, status.State, status.NeedFiles, status.Files, status.Bytes, status.Directories, status.Conflicts, status.LastScan, status.Problem, recent);
     }
 
-    private static IReadOnlyList<PeerDto> Peers(ShoalNode node)
+    internal static IReadOnlyList<PeerDto> Peers(ShoalNode node)
     {
         var live = node.Connections.Connections.Where(c => c.IsOpen).ToDictionary(c => c.RemoteId);
         var result = new List<PeerDto>();
@@ -108,7 +228,7 @@ public static class NodeApi
                 connection?.RemoteName ?? record.Name,
                 connection is not null,
                 connection is null ? record.Addresses : [.. ConnectionManager.AddressesOf(connection)],
-                connection is null ? record.LastSeen : node.Time.GetUtcNow(),
+                record.LastSeen, // for an online peer: when it connected (the snapshot stays the same while nothing changes)
                 connection?.RoundTripTime?.TotalMilliseconds,
                 connection is null ? null : connection.IsClient ? "out" : "in",
                 connection?.ChunkBytesSent ?? 0,
@@ -271,7 +391,7 @@ public static class NodeApi
             return Results.Conflict(new ErrorDto($"unavailable: {missing} of {copies.Length} chunks are on no online node"));
         }
 
-        var directory = string.IsNullOrWhiteSpace(request.Directory) ? Environment.CurrentDirectory : request.Directory;
+        var directory = string.IsNullOrWhiteSpace(request.Directory) ? node.DownloadDirectory : request.Directory;
         try
         {
             return Results.Ok(ToDto(node.Transfers.Start(link, directory)));
@@ -294,7 +414,7 @@ public static class NodeApi
     {
         var progress = transfer.Progress;
         var size = transfer.Manifest?.Size ?? 0;
-        var verified = transfer.State == TransferState.Completed ? size : progress?.VerifiedBytes ?? 0;
+        var verified = transfer.State == TransferState.Completed ? size : progress?.VerifiedBytes ?? transfer.StoppedAtBytes;
         var rate = progress?.BytesPerSecond ?? 0;
         double? eta = rate > 0 ? (size - verified) / rate : null;
         return new TransferDto(

@@ -23,6 +23,12 @@ public sealed record NodeConfig
 
     public string? Folder { get; init; }
 
+    /// <summary>Where downloads from the web UI go (and gets that name no directory); default HOME/downloads.</summary>
+    public string? Downloads { get; init; }
+
+    /// <summary>PBKDF2 hash of the web UI password (see <c>shoal password</c>); required for an API off loopback.</summary>
+    public string? ApiPasswordHash { get; init; }
+
     public bool Discovery { get; init; } = true;
 
     /// <summary>UDP port for LAN announcements (IPv4 broadcast and IPv6 multicast).</summary>

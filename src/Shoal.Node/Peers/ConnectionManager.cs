@@ -62,6 +62,9 @@ public sealed class ConnectionManager : IAsyncDisposable
     /// <summary>Peers learn our listen port from the hello so they can dial us back later.</summary>
     public void UpdateListenPort(ushort port) => _hello = _hello with { ListenPort = port };
 
+    /// <summary>Connections made from now on introduce this node by the new name.</summary>
+    public void UpdateName(string name) => _hello = _hello with { Name = name };
+
     public PeerConnection? Get(DeviceId device) => _connections.TryGetValue(device, out var c) ? c : null;
 
     /// <summary>Binds the peer port. [::] is dual-stack, so one socket takes IPv4 and IPv6.</summary>

@@ -12,6 +12,9 @@ public enum TransferState
     Completed,
     Failed,
     Cancelled,
+
+    /// <summary>Stopped by the user; the partial file and its verified chunks are kept until it is resumed.</summary>
+    Paused,
 }
 
 /// <summary>One download: its lifetime, the swarm engine while it runs, and what the API reports about it.</summary>
@@ -20,6 +23,8 @@ public sealed class Transfer
     private const int TraceLimit = 100_000;
     private readonly Lock _gate = new();
     private readonly List<(DeviceId Peer, int Chunk)> _requestTrace = [];
+    private TaskCompletionSource _progressed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TransferState _state = TransferState.Waiting;
 
     internal Transfer(FileId id, string name, string targetDirectory)
     {
@@ -34,7 +39,20 @@ public sealed class Transfer
 
     public string TargetDirectory { get; }
 
-    public TransferState State { get; internal set; } = TransferState.Waiting;
+    public TransferState State
+    {
+        get => _state;
+        internal set
+        {
+            _state = value;
+            SignalProgress();
+        }
+    }
+
+    public bool IsRunning => State is TransferState.Waiting or TransferState.Downloading;
+
+    /// <summary>Completes at the next verified chunk or change of state: readers of the file in order wait on it.</summary>
+    public Task Progressed => Volatile.Read(ref _progressed).Task;
 
     public string? Error { get; internal set; }
 
@@ -51,6 +69,17 @@ public sealed class Transfer
     internal Task Completion { get; set; } = Task.CompletedTask;
 
     internal bool DeletePartialOnExit { get; set; }
+
+    internal bool PauseRequested { get; set; }
+
+    /// <summary>Verified bytes when the download last stopped (paused, failed or restored from the catalog).</summary>
+    internal long StoppedAtBytes { get; set; }
+
+    /// <summary>Someone reads the file in order from <paramref name="from"/>: fetch those chunks first (0 chunks: no one).</summary>
+    internal void Prioritise(int from, int count) => Swarm?.Prioritise(from, count);
+
+    internal void SignalProgress() =>
+        Interlocked.Exchange(ref _progressed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 

@@ -58,14 +58,48 @@ public sealed class TransferManager : IAsyncDisposable
 
     public Transfer? Get(FileId id) => _transfers.TryGetValue(id, out var transfer) ? transfer : null;
 
-    /// <summary>Downloads that were running when the node stopped carry on.</summary>
+    /// <summary>Downloads that were running when the node stopped carry on; paused ones are listed, still paused.</summary>
     public void ResumeInterrupted()
     {
-        foreach (var record in _catalog.ListDownloads().Where(d => d.Status == DownloadStatus.Active))
+        foreach (var record in _catalog.ListDownloads())
         {
-            Start(new ShoalLink(record.Id, record.Name), record.TargetDirectory);
+            if (record.Status == DownloadStatus.Active)
+            {
+                Start(new ShoalLink(record.Id, record.Name), record.TargetDirectory);
+            }
+            else if (record.Status == DownloadStatus.Paused)
+            {
+                var manifest = _catalog.GetManifest(record.Id);
+                var verified = manifest is null ? 0 : VerifiedBytes(manifest, _catalog.LoadVerifiedChunks(record.Id, manifest.ChunkCount));
+                _transfers[record.Id] = new Transfer(record.Id, record.Name, record.TargetDirectory)
+                {
+                    Manifest = manifest,
+                    State = TransferState.Paused,
+                    StoppedAtBytes = verified,
+                };
+            }
         }
     }
+
+    /// <summary>Stops a running download, keeping what it has; <see cref="Resume"/> carries on from there.</summary>
+    public async Task<Transfer?> PauseAsync(FileId id)
+    {
+        if (!_transfers.TryGetValue(id, out var transfer)) return null;
+        if (!transfer.IsRunning) return transfer;
+        transfer.PauseRequested = true;
+        await transfer.Cancellation.CancelAsync().ConfigureAwait(false);
+        await transfer.Completion.ConfigureAwait(false);
+        return transfer;
+    }
+
+    /// <summary>Carries on with a paused download, or tries a failed one again.</summary>
+    public Transfer? Resume(FileId id) =>
+        _transfers.TryGetValue(id, out var transfer)
+            ? transfer.State is TransferState.Paused or TransferState.Failed ? Start(new ShoalLink(id, transfer.Name), transfer.TargetDirectory) : transfer
+            : null;
+
+    private static long VerifiedBytes(Manifest manifest, Bitfield verified) =>
+        verified.SetIndices().Sum(i => (long)manifest[i].Length);
 
     public Transfer Start(ShoalLink link, string targetDirectory)
     {
@@ -118,7 +152,11 @@ public sealed class TransferManager : IAsyncDisposable
             partial = await PartialDownload.OpenAsync(_catalog, manifest, partialPath, token).ConfigureAwait(false);
             transfer.Partial = partial;
             var swarm = new SwarmDownload(manifest, partial, _swarmOptions, _time, new Random(), _logger);
-            swarm.ChunkVerified += index => _broadcast(new Have(transfer.Id, index));
+            swarm.ChunkVerified += index =>
+            {
+                _broadcast(new Have(transfer.Id, index));
+                transfer.SignalProgress();
+            };
             swarm.ChunkRequested += transfer.RecordRequest;
             transfer.Swarm = swarm;
             heldBefore = _library.GetPartial(transfer.Id);
@@ -147,7 +185,12 @@ public sealed class TransferManager : IAsyncDisposable
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            if (!_stopping)
+            if (transfer.PauseRequested && !_stopping)
+            {
+                if (_catalog.GetDownload(transfer.Id) is { } record) _catalog.UpsertDownload(record with { Status = DownloadStatus.Paused });
+                transfer.State = TransferState.Paused;
+            }
+            else if (!_stopping)
             {
                 transfer.State = TransferState.Cancelled;
                 _catalog.RemoveDownload(transfer.Id);
@@ -167,6 +210,7 @@ public sealed class TransferManager : IAsyncDisposable
             // Stop serving from the partial file before closing it; a completed file is served from its final path.
             _library.RemovePartial(transfer.Id);
             if (heldBefore is not null) _library.AddPartial(heldBefore);
+            if (partial is not null && transfer.Manifest is { } known) transfer.StoppedAtBytes = VerifiedBytes(known, partial.Verified);
             transfer.Swarm = null;
             transfer.Partial = null;
             if (partial is not null) await partial.DisposeAsync().ConfigureAwait(false);

@@ -34,9 +34,13 @@ public static class ShoalCli
         return info;
     }
 
-    public static async Task<CliResult> RunAsync(params string[] args)
+    public static Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);
+
+    /// <summary>Runs with <paramref name="input"/> as its whole stdin (a pipe, not a terminal).</summary>
+    public static async Task<CliResult> RunWithInputAsync(string input, params string[] args)
     {
         using var process = Process.Start(StartInfo(args))!;
+        await process.StandardInput.WriteAsync(input);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
