@@ -193,6 +193,26 @@ public sealed class WebApiTests
     }
 
     [Fact]
+    public async Task Cancelling_a_paused_download_deletes_what_it_kept_for_good()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a", uploadLimit: 4 * 1024 * 1024);
+        var b = await TestNode.StartJoiningAsync("b", a);
+        var source = TestFiles.Create(a.Directory.Combine("src", "c.bin"), 32L * 1024 * 1024, seed: 74);
+        var shared = await a.ShareAsync(source);
+        await b.WaitForHoldersAsync(FileId.Parse(shared.Id), 1);
+        await b.StartDownloadAsync(shared.Link);
+        await Eventually.TrueAsync(async () => (await b.TransferAsync(shared.Id)).VerifiedBytes > 0, "B's download to start");
+        (await b.Api.PostAsync($"api/downloads/{shared.Id}/pause", null)).EnsureSuccessStatusCode();
+
+        Assert.Equal(HttpStatusCode.NoContent, (await b.Api.DeleteAsync($"api/downloads/{shared.Id}")).StatusCode);
+
+        Assert.False(File.Exists(Path.Combine(b.Node.Home.PartialDirectory, shared.Id + ".part")));
+        await b.StopAsync();
+        await using var restarted = await b.StartAgainAsync();
+        Assert.Equal(HttpStatusCode.NotFound, (await restarted.Api.GetAsync($"api/downloads/{shared.Id}")).StatusCode);
+    }
+
+    [Fact]
     public async Task Settings_change_at_once_where_they_can_and_say_what_needs_a_restart()
     {
         await using var a = await TestNode.StartFoundingAsync("a");
@@ -223,8 +243,8 @@ public sealed class WebApiTests
         await using var a = await TestNode.StartFoundingAsync("a");
         using var events = new EventReader(await a.Api.GetStreamAsync("api/events"));
         var kinds = new HashSet<string>();
-        while (kinds.Count < 6) kinds.Add((await events.NextAsync()).Kind);
-        Assert.Equal(["files", "folder", "peers", "puts", "status", "transfers"], kinds.Order());
+        while (kinds.Count < 7) kinds.Add((await events.NextAsync()).Kind);
+        Assert.Equal(["files", "folder", "health", "peers", "puts", "status", "transfers"], kinds.Order());
 
         var b = await TestNode.StartJoiningAsync("b", a);
         await events.WaitForAsync("peers", json => json.Contains("\"name\":\"b\",\"online\":true", StringComparison.Ordinal));

@@ -133,6 +133,14 @@ public sealed class TransferManager : IAsyncDisposable
         await transfer.Cancellation.CancelAsync().ConfigureAwait(false);
         await transfer.Completion.ConfigureAwait(false);
         _transfers.TryRemove(id, out _);
+        if (transfer.State is TransferState.Paused or TransferState.Failed)
+        {
+            // Not running, so the run's own cancellation path did not clean up: what it kept goes now.
+            transfer.State = TransferState.Cancelled;
+            _catalog.RemoveDownload(id);
+            File.Delete(PartialPathOf(id));
+        }
+
         return true;
     }
 

@@ -116,7 +116,8 @@ async function control(row, transfer, action, pressed) {
   const path = `/api/downloads/${encodeURIComponent(transfer.id)}`;
   if (action === 'cancel') {
     await api(path, { method: 'DELETE' });
-    mergeTransfer({ ...transfer, state: 'cancelled', bytesPerSecond: 0, etaSeconds: null });
+    // Dropped rather than merged: the event stream may already have sent the list without it.
+    setState('transfers', (state.transfers ?? []).filter(t => t.id !== transfer.id));
   } else {
     mergeTransfer(await api(`${path}/${action}`, { method: 'POST' }));
   }
