@@ -93,14 +93,11 @@ internal static class RequestValidation
     {
         var length = Bitfield.ByteLength(chunkCount);
 
-        // Checked on the text first, so an oversized field is refused before anything is decoded.
+        // Checked on the text first, so a field of the wrong size is refused before a buffer is made for it.
+        var refused = new InvalidRequestException($"{field}: must be {length} bytes of base64, one bit per chunk");
+        if (base64.Length != ((length + 2) / 3 * 4)) throw refused;
         var bytes = new byte[length];
-        if (base64.Length != ((length + 2) / 3 * 4)
-            || !Convert.TryFromBase64String(base64, bytes, out var written)
-            || written != length)
-        {
-            throw new InvalidRequestException($"{field}: must be {length} bytes of base64, one bit per chunk");
-        }
+        if (!Convert.TryFromBase64String(base64, bytes, out var written) || written != length) throw refused;
 
         if (!Bitfield.TryFromBytes(chunkCount, bytes, out var bits)) throw new InvalidRequestException($"{field}: has bits set past the last chunk");
         return bits;

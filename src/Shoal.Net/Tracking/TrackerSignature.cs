@@ -137,8 +137,8 @@ public sealed class TrackerRequestVerifier
     private const int MaxKeyChars = 512;
     private const int MaxCachedKeys = 50_000;
 
-    private readonly ConcurrentDictionary<string, DeviceKey?> _certificates = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, NetworkKey?> _networkKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DeviceKey> _certificates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, NetworkKey> _networkKeys = new(StringComparer.Ordinal);
 
     public TrackerVerification Verify(Func<string, string?> header, string method, string pathAndQuery, string host, ReadOnlySpan<byte> body, DateTimeOffset now)
     {
@@ -172,9 +172,10 @@ public sealed class TrackerRequestVerifier
             return TrackerVerification.Refuse(400, "malformed request: the nonce must be 16 bytes in base64url");
         }
 
-        var device = _certificates.GetOrAdd(certificateText, ParseCertificate);
+        // Only keys that parse are cached: garbage headers cost a parse each time but never memory.
+        if (!_certificates.TryGetValue(certificateText, out var device) && (device = ParseCertificate(certificateText)) is not null) _certificates[certificateText] = device;
         if (device is null) return TrackerVerification.Refuse(400, "malformed request: the certificate is not a P-256 ECDSA certificate");
-        var network = _networkKeys.GetOrAdd(networkKeyText, ParseNetworkKey);
+        if (!_networkKeys.TryGetValue(networkKeyText, out var network) && (network = ParseNetworkKey(networkKeyText)) is not null) _networkKeys[networkKeyText] = network;
         if (network is null) return TrackerVerification.Refuse(400, "malformed request: the network key is not a P-256 public key");
         TrimCaches();
 
@@ -230,7 +231,7 @@ public sealed class TrackerRequestVerifier
             var id = DeviceId.FromCertificate(der);
             return new DeviceKey(id, TrackerDeviceId.Format(id), key);
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
             return null;
         }
@@ -251,8 +252,9 @@ public sealed class TrackerRequestVerifier
             }
             return new NetworkKey(Convert.ToHexStringLower(SHA256.HashData(spki)), key);
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
         {
+            // OpenSSL refuses curves it does not know with PlatformNotSupportedException: to a verifier, just a bad key.
             key.Dispose();
             return null;
         }
