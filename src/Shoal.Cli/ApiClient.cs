@@ -11,8 +11,11 @@ namespace Shoal.Cli;
 /// <summary>The node of this home is not running (exit code 3).</summary>
 public sealed class NodeNotRunningException(string message) : Exception(message);
 
-/// <summary>The node answered with an error (exit code 1 with its message).</summary>
-public sealed class ApiException(string message) : Exception(message);
+/// <summary>The node answered with an error (exit code 1 with its message); <see cref="Status"/> is the HTTP status.</summary>
+public sealed class ApiException(string message, System.Net.HttpStatusCode? status = null) : Exception(message)
+{
+    public System.Net.HttpStatusCode? Status { get; } = status;
+}
 
 /// <summary>Talks to the running node of a home, found through the api.json the node writes there.</summary>
 public sealed class ApiClient : IDisposable
@@ -39,17 +42,21 @@ public sealed class ApiClient : IDisposable
         return new ApiClient(http);
     }
 
-    public static NodeNotRunningException NotRunning(NodeHome home)
-    {
-        var homeFlag = home.Root == NodeHome.Resolve(null).Root ? "" : $" --home '{home.Root}'";
-        return new NodeNotRunningException($"the node of {home.Root} is not running; start it with: shoal up{homeFlag}");
-    }
+    public static NodeNotRunningException NotRunning(NodeHome home) =>
+        new($"the node of {home.Root} is not running; start it with: {StartCommand(home)}");
+
+    /// <summary>The command that starts the node of <paramref name="home"/>.</summary>
+    public static string StartCommand(NodeHome home) =>
+        home.Root == NodeHome.Resolve(null).Root ? "shoal up" : $"shoal up --home '{home.Root}'";
 
     public Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
         SendAsync(() => _http.GetAsync(path, cancellationToken), type, home, cancellationToken);
 
     public Task<T> PostAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
         SendAsync(() => _http.PostAsJsonAsync(path, body, bodyType, cancellationToken), type, home, cancellationToken);
+
+    public Task<T> PutAsync<TBody, T>(string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
+        SendAsync(() => _http.PutAsJsonAsync(path, body, bodyType, cancellationToken), type, home, cancellationToken);
 
     /// <summary>A POST without a body: an action on a resource (pause, resume).</summary>
     public Task<T> PostAsync<T>(string path, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken) =>
@@ -59,6 +66,22 @@ public sealed class ApiClient : IDisposable
     {
         using var response = await Call(() => _http.DeleteAsync(path, cancellationToken), home).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A GET that stays open (the event stream): its body, to read until the node ends it. Disposing the stream closes the request.</summary>
+    public async Task<Stream> OpenStreamAsync(string path, NodeHome home, CancellationToken cancellationToken)
+    {
+        var response = await Call(() => _http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, cancellationToken), home).ConfigureAwait(false);
+        try
+        {
+            await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+            return await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
     }
 
     private async Task<T> SendAsync<T>(Func<Task<HttpResponseMessage>> send, JsonTypeInfo<T> type, NodeHome home, CancellationToken cancellationToken)
@@ -96,7 +119,7 @@ public sealed class ApiClient : IDisposable
             message = $"the node answered {(int)response.StatusCode} {response.ReasonPhrase}";
         }
 
-        throw new ApiException(message);
+        throw new ApiException(message, response.StatusCode);
     }
 
     public void Dispose() => _http.Dispose();

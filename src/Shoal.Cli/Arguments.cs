@@ -36,7 +36,8 @@ public sealed class Arguments
                 break;
             }
 
-            if (!arg.StartsWith('-') || arg == "-")
+            // A negative number is a value (shoal config trashDays -1 is then refused for what it is).
+            if (!arg.StartsWith('-') || arg == "-" || (arg.Length > 1 && char.IsAsciiDigit(arg[1])))
             {
                 positionals.Add(arg);
                 continue;

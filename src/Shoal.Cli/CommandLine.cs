@@ -42,28 +42,34 @@ public static class CommandLine
             return command switch
             {
                 "help" => rest.Length == 0 ? PrintOverview() : Help.Print(rest[0]),
-                "init" => NodeCommands.Init(Parse(command, rest, ["--name", "--folder", "--join"], [])),
-                "invite" => NodeCommands.Invite(Parse(command, rest, [], [])),
-                "up" => await NodeCommands.UpAsync(Parse(command, rest, ["--listen", "--api", "--peer", "--tracker", "--folder", "--limit-up", "--limit-down", "--store-quota", "--down-after", "--log-level", "--allow-subnet", "--discovery-port"], ["--no-discovery"])).ConfigureAwait(false),
-                "status" => await InfoCommands.StatusAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "peers" => await InfoCommands.PeersAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "share" => await FileCommands.ShareAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "get" => await FileCommands.GetAsync(Parse(command, rest, ["-o", "--output", "--wait"], ["--detach"]), cancel.Token).ConfigureAwait(false),
-                "ls" => await FileCommands.ListAsync(Parse(command, rest, [], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "pause" => await FileCommands.PauseOrResumeAsync(Parse(command, rest, [], []), "pause", cancel.Token).ConfigureAwait(false),
-                "resume" => await FileCommands.PauseOrResumeAsync(Parse(command, rest, [], []), "resume", cancel.Token).ConfigureAwait(false),
-                "password" => NodeCommands.Password(Parse(command, rest, [], ["--clear"])),
-                "rm" => await FileCommands.RemoveAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
-                "revoke" => await InfoCommands.RevokeAsync(Parse(command, rest, [], []), cancel.Token).ConfigureAwait(false),
-                "put" => await FileCommands.PutAsync(Parse(command, rest, ["--replicas"], ["--json"]), cancel.Token).ConfigureAwait(false),
-                "tracker" => await TrackerCommand.RunAsync(Parse(command, rest, ["--listen", "--db", "--interval", "--log-level"], [])).ConfigureAwait(false),
-                "top" => NotYet(command),
+                "init" => NodeCommands.Init(Parse(command, rest)),
+                "invite" => NodeCommands.Invite(Parse(command, rest)),
+                "up" => await NodeCommands.UpAsync(Parse(command, rest)).ConfigureAwait(false),
+                "status" => await InfoCommands.StatusAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "peers" => await InfoCommands.PeersAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "share" => await FileCommands.ShareAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "get" => await FileCommands.GetAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "ls" => await FileCommands.ListAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "pause" => await FileCommands.PauseOrResumeAsync(Parse(command, rest), "pause", cancel.Token).ConfigureAwait(false),
+                "resume" => await FileCommands.PauseOrResumeAsync(Parse(command, rest), "resume", cancel.Token).ConfigureAwait(false),
+                "password" => NodeCommands.Password(Parse(command, rest)),
+                "rm" => await FileCommands.RemoveAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "revoke" => await InfoCommands.RevokeAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "put" => await FileCommands.PutAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "tracker" => await TrackerCommand.RunAsync(Parse(command, rest)).ConfigureAwait(false),
+                "transfers" => await InfoCommands.TransfersAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "folder" => await InfoCommands.FolderAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "config" => await ConfigCommand.RunAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
+                "completion" => CompletionCommand.Run(Parse(command, rest)),
+                "top" => await TopCommand.RunAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
                 _ => throw new UsageException($"unknown command '{command}'"),
             };
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"shoal {command}: {e.Message} (see 'shoal help {command}')");
+            Console.Error.WriteLine(CommandTable.Find(command) is null
+                ? $"shoal: {e.Message} (see 'shoal help' for the commands)"
+                : $"shoal {command}: {e.Message} (see 'shoal help {command}')");
             return ExitCodes.Usage;
         }
         catch (NodeNotRunningException e)
@@ -71,8 +77,20 @@ public static class CommandLine
             Console.Error.WriteLine($"shoal: {e.Message}");
             return ExitCodes.NodeNotRunning;
         }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            // The web server's port (up --api, tracker --listen) is taken.
+            Console.Error.WriteLine($"shoal {command}: {e.Message.TrimEnd('.')} (another program has that port? pick another with {(command == "up" ? "--api" : "--listen")})");
+            return ExitCodes.Failure;
+        }
         catch (Exception e) when (e is ApiException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or InvalidDataException or FormatException)
         {
+            Console.Error.WriteLine($"shoal {command}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Whatever else goes wrong (a database, the network) is still one line, never a stack trace.
             Console.Error.WriteLine($"shoal {command}: {e.Message}");
             return ExitCodes.Failure;
         }
@@ -84,14 +102,12 @@ public static class CommandLine
         return ExitCodes.Success;
     }
 
-    private static int NotYet(string command)
+    /// <summary>Parses with the command's flags from <see cref="CommandTable"/>, the list completion is generated from too.</summary>
+    private static Arguments Parse(string command, string[] args)
     {
-        Console.Error.WriteLine($"shoal {command}: not available in this version yet");
-        return ExitCodes.Failure;
+        var spec = CommandTable.Find(command) ?? throw new InvalidOperationException($"'{command}' is missing from the command table");
+        return Arguments.Parse(command, args, spec.ValueFlags, spec.Switches);
     }
-
-    private static Arguments Parse(string command, string[] args, string[] valueFlags, string[] switches) =>
-        Arguments.Parse(command, args, new HashSet<string>(valueFlags.Append("--home")), new HashSet<string>(switches));
 
     public static NodeHome HomeOf(Arguments args) => NodeHome.Resolve(args.Value("--home"));
 }

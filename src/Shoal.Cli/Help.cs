@@ -15,15 +15,23 @@ public static class Help
           share PATH... [--json]                            publish files from where they are; prints links
           put PATH... [--replicas N] [--json]               store files into the network, N copies of each chunk
           get LINK... [-o DIR] [--detach]                   download from every node that has the file
+          transfers [--json]                                downloads: state, progress, rate, ETA, sources
           pause LINK... / resume LINK...                    stop a download keeping what it has / carry on (or retry)
           ls [TEXT] [--json]                                files known in the network (names containing TEXT)
           peers [--json]                                    known nodes, online or offline
+          folder [--json]                                   the synced folder: state and recent changes
+          top                                               live view: peers, transfers, replication, folder changes
           rm LINK...                                        stop sharing a file (a put file: remove it everywhere)
           revoke DEVICE                                     remove a device from the network
+          config [KEY [VALUE]] [--json]                     show or change settings (name, folder, ports, peers, limits...)
           password [--clear]                                set the web UI password (reads it from stdin)
           tracker [--listen H:P] [--db PATH|postgres://...]  run a tracker for nodes on different networks
 
-        'shoal help COMMAND' shows a command's options and examples.
+          completion bash|zsh                               print a shell completion script
+
+        'shoal help COMMAND' shows a command's options and examples. 'shoal --version' prints the version.
+        Exit codes: 0 ok, 1 failed (one line on stderr says why), 2 usage error, 3 the node is not running,
+        4 put with fewer copies than asked.
 
         """;
 
@@ -48,7 +56,7 @@ public static class Help
         ["up"] = """
             shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--folder DIR] [--no-discovery]
                      [--limit-up RATE] [--limit-down RATE] [--store-quota SIZE] [--down-after SECONDS]
-                     [--log-level LEVEL]
+                     [--log-level LEVEL] [--log-format plain|json|systemd]
               Runs the node until Ctrl-C or SIGTERM. Initialises the home first if needed.
               --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
               --api      web UI and REST API (default 127.0.0.1:7421; port 0 picks a free one)
@@ -63,8 +71,13 @@ public static class Help
               --no-discovery        do not announce on the LAN or listen for announcements (UDP, default port 7422;
                                     --discovery-port to change it)
               --log-level  trace, debug, information (default), warning, error
-            example:
+              --log-format plain (default: one line, local time), json (one object per line, UTC time, the values of
+                         each message as fields) or systemd (syslog priorities for the journal; the default when
+                         started by systemd, which sets JOURNAL_STREAM)
+            examples:
               shoal up --peer 192.168.1.20:7420
+              shoal up --log-format json --log-level debug 2>&1 | jq -c 'select(.LogLevel != "Debug")'
+              systemctl --user enable --now shoal           # with packaging/shoal.service (see the README)
             """,
         ["put"] = """
             shoal put PATH... [--replicas N] [--json]
@@ -75,8 +88,58 @@ public static class Help
             example:
               shoal put ~/backup.tar --replicas 3
             """,
-        ["status"] = "shoal status [--json]\n  This node: device ID, name, network, addresses, peers online, transfers. Exit 3 if it is not running.\n",
-        ["share"] = "shoal share PATH... [--json]\n  Publishes files (a directory: every file in it) from where they are, and prints one link per file.\nexample:\n  shoal share ~/big.iso\n",
+        ["status"] = """
+            shoal status [--json]
+              This node: device ID, name, network, addresses, peers online, transfers, trackers, the synced folder.
+              Exit 3 if it is not running.
+            examples:
+              shoal status
+              shoal status --json | jq -r .api
+            """,
+        ["transfers"] = """
+            shoal transfers [--json]
+              Every download this node has: name, state (waiting, downloading, paused, completed, failed), how much is
+              verified, rate, time left and how many nodes it gets chunks from. --json prints the whole list.
+            examples:
+              shoal transfers
+              shoal transfers --json | jq -r '.[] | select(.state == "failed") | .link'
+            """,
+        ["folder"] = """
+            shoal folder [--events N] [--json]
+              The synced folder: its path, whether it is in sync, how many files it holds, and its recent changes
+              (what, which node, when; the last 20, or N).
+            examples:
+              shoal folder
+              shoal folder --events 100 --json
+            """,
+        ["config"] = """
+            shoal config [KEY [VALUE]] [--json]
+              Without KEY: every setting, one 'KEY = VALUE' per line. With KEY: its value. With KEY VALUE: checks the
+              value and saves it in config.json. A running node uses name, downloads, uploadLimit, downloadLimit and
+              added peers at once; the rest from its next start (the command says which). With the node stopped the
+              file is changed and the node uses it when it starts. A bad key or value exits 2 saying what is wrong.
+              Keys: name, folder, downloads (directories; empty: the default in the home), listen, api
+              (HOST:PORT), peers, trackers, allowSubnets (comma-separated lists; empty clears), discovery (true or
+              false), discoveryPort, uploadLimit, downloadLimit, storeQuota (sizes like 20M, 0 = unlimited),
+              trashDays, downAfterSeconds. The web UI password is set with 'shoal password'.
+            examples:
+              shoal config
+              shoal config name desk
+              shoal config uploadLimit 20M
+              shoal config peers 192.168.1.20:7420,nas.lan:7420
+              shoal config --json | jq .storeQuota
+            """,
+        ["completion"] = """
+            shoal completion bash|zsh
+              Prints a completion script: commands, each command's flags, directories for --home, -o and --folder,
+              setting names for 'shoal config'.
+            examples:
+              source <(shoal completion bash)                                   # in ~/.bashrc
+              shoal completion bash > ~/.local/share/bash-completion/completions/shoal
+              shoal completion zsh > "${fpath[1]}/_shoal"                      # then start a new zsh
+            """,
+        ["help"] = "shoal help [COMMAND]\n  Lists the commands, or shows one command's options and examples.\nexample:\n  shoal help get\n",
+        ["share"] = "shoal share PATH... [--json]\n  Publishes files (a directory: every file in it) from where they are, and prints one link per file. Shows how far\n  the hashing is (redrawn on a terminal, a line every few seconds otherwise).\nexample:\n  shoal share ~/big.iso\n",
         ["get"] = """
             shoal get LINK... [-o DIR] [--detach] [--wait SECONDS]
               Downloads into DIR (default: the current directory) from every node that holds chunks, showing
@@ -87,9 +150,10 @@ public static class Help
             example:
               shoal get 'shoal:<id>?name=big.iso' -o ~/Downloads
             """,
-        ["ls"] = "shoal ls [TEXT] [--json]\n  Files known in the network (from peers and trackers), or those whose names contain TEXT (any case): link, name,\n  size, replicas (fewest online nodes holding any one chunk), local state.\n",
+        ["ls"] = "shoal ls [TEXT] [--json]\n  Files known in the network (from peers and trackers), or those whose names contain TEXT (any case): link, name,\n  size, replicas (fewest online nodes holding any one chunk), local state.\nexamples:\n  shoal ls iso\n  shoal ls --json | jq -r '.[] | select(.replicas < 2) | .name'\n",
         ["tracker"] = """
             shoal tracker [--listen HOST:PORT] [--db PATH|postgres://USER:PASSWORD@HOST:PORT/DB] [--interval SECONDS]
+                          [--log-level LEVEL] [--log-format plain|json|systemd]
               Runs a tracker until Ctrl-C or SIGTERM: a metadata server where nodes of one or more networks register,
               say which files and chunks they hold, and find each other across networks that LAN discovery cannot
               cross. It stores metadata only (names, sizes, ids, who holds which chunks, addresses), never content or
@@ -98,12 +162,31 @@ public static class Help
               --db        SQLite file (default tracker.db in the current directory), or a PostgreSQL URL so that
                           several trackers behind one load balancer share their state
               --interval  seconds between a node's announces (default 30); a node silent for three is dropped
+              --log-level, --log-format   as for 'shoal up'
             example:
               shoal tracker --db /var/lib/shoal/tracker.db
               shoal up --tracker http://tracker.example:7423
             """,
-        ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\n",
-        ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node. Never deletes the file itself.\n",
+        ["top"] = """
+            shoal top
+              A live full-screen view of the running node: peers (online or offline, last seen, round-trip time,
+              rates) with a traffic graph, transfers (progress bar, rate, time left, sources) and puts under way,
+              replication health (per put file: copies now against copies asked for), and a log of the synced
+              folder's changes (when, what, which path, which node). The node pushes every change; the screen
+              follows the terminal's size.
+              keys: q or Esc quits (Ctrl-C too); Up/Down (k/j) and PgUp/PgDn scroll the log back, Home goes to the
+                    oldest change, End follows new ones again; Ctrl-L redraws.
+              When stdout is not a terminal it prints plain lines instead: a summary (peers, rates in whole KiB/s,
+              transfers, folder, replication) when it changes, at most every 2 s, and a line for each folder change
+              and each peer going online or offline. Ends on Ctrl-C or SIGTERM (exit 0), or when the node stops
+              (exit 3, as when it is not running).
+            examples:
+              shoal top
+              shoal top --home /srv/shoal
+              shoal top > top.log             # plain lines, for a log
+            """,
+        ["peers"] = "shoal peers [--json]\n  Known nodes: device ID, name, addresses, online or offline, last seen.\nexample:\n  shoal peers --json | jq -r '.[] | select(.online) | .name'\n",
+        ["rm"] = "shoal rm LINK...\n  Stops sharing files from this node (a put file: removes it from every node's store). Never deletes the file\n  itself, nor anything in the synced folder.\nexample:\n  shoal rm 'shoal:<id>?name=big.iso'\n",
         ["pause"] = """
             shoal pause LINK...
               Stops a download. What it has verified stays (in HOME/partial), also across restarts; the file is not

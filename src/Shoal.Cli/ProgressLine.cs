@@ -19,6 +19,13 @@ public sealed class ProgressLine(TextWriter output, bool redirected) : IDisposab
     public void Update(PutProgressDto put) =>
         Show($"{Name(put.Name)}  {Bar(put.PlacedBytes, put.Size)}  {ByteSize.Format(put.BytesPerSecond)}/s  placing copies");
 
+    /// <summary>A share or put hashing its files: the file, all files' bytes hashed of their total, the rate.</summary>
+    public void Update(IndexingDto job)
+    {
+        var which = job.Files > 1 ? $" (file {job.File} of {job.Files})" : "";
+        Show($"{Name(Path.GetFileName(job.Current))}  {Bar(job.BytesDone, job.Bytes)}  {ByteSize.Format(job.BytesPerSecond)}/s  hashing{which}");
+    }
+
     private void Show(string text)
     {
         if (redirected)

@@ -17,7 +17,7 @@ public sealed record ShoalLink(FileId Id, string? Name)
         text = text?.Trim();
         if (string.IsNullOrEmpty(text) || !text.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {
-            error = $"'{text}' is not a Shoal link (expected shoal:<id>[?name=...]).";
+            error = $"'{text}' is not a Shoal link: a link looks like shoal:<id>?name=<name>, as 'shoal share' prints it";
             return false;
         }
 
@@ -26,7 +26,7 @@ public sealed record ShoalLink(FileId Id, string? Name)
         var idText = query < 0 ? rest : rest[..query];
         if (!FileId.TryParse(idText, out var id))
         {
-            error = $"'{text}' has no valid file id after 'shoal:' ({FileId.TextLength} base32 characters expected).";
+            error = $"'{text}' is not a Shoal link: a link looks like shoal:<id>?name=<name>, the file id <id> being {FileId.TextLength} characters a-z and 2-7; copy the whole link 'shoal share' printed";
             return false;
         }
 
@@ -45,7 +45,7 @@ public sealed record ShoalLink(FileId Id, string? Name)
                     }
                     catch (UriFormatException)
                     {
-                        error = $"'{text}' has a badly encoded name.";
+                        error = $"'{text}' has a badly encoded name (percent-encode it, e.g. %20 for a space)";
                         return false;
                     }
                 }

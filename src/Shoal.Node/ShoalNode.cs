@@ -61,6 +61,7 @@ public sealed class ShoalNode : IAsyncDisposable
         Rates = new PeerRates(Time);
         Subnets = new SubnetPolicy(options.AllowSubnets.Count > 0 ? options.AllowSubnets : config.AllowSubnets);
         Availability = new Availability();
+        Indexing = new IndexingRegistry(Time);
         Library = new Library(_catalog, Time, loggerFactory.CreateLogger("shoal.library"));
         var services = new PeerServices(this);
         Connections = new ConnectionManager(
@@ -143,6 +144,9 @@ public sealed class ShoalNode : IAsyncDisposable
 
     public PutService Put { get; }
 
+    /// <summary>Files being hashed for a share or a put, for progress bars.</summary>
+    public IndexingRegistry Indexing { get; }
+
     public PeerReputation Reputation { get; }
 
     public Trackers Trackers { get; }
@@ -167,7 +171,7 @@ public sealed class ShoalNode : IAsyncDisposable
     public IPEndPoint ApiEndPoint { get; private set; } = new(IPAddress.Loopback, 0);
 
     /// <summary>Where the node keeps files it downloads for the web UI and for gets that name no directory.</summary>
-    public string DownloadDirectory => Config.Downloads ?? Path.Combine(Home.Root, "downloads");
+    public string DownloadDirectory => Config.Downloads ?? Home.DefaultDownloads;
 
     public string ApiToken { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
 
@@ -369,26 +373,54 @@ public sealed class ShoalNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Saves changed settings and applies what can be applied while running (name, limits, download directory).
-    /// Returns the settings that take effect only at the next start.
+    /// Saves changed settings and applies what can be applied while running (name, limits, download directory,
+    /// added peers). Returns the settings that take effect only at the next start (see <see cref="ConfigKeys"/>).
     /// </summary>
     public IReadOnlyList<string> UpdateConfig(NodeConfig changed)
     {
+        ArgumentNullException.ThrowIfNull(changed);
         var before = Config;
-        changed.Save(Home);
+        SaveKeepingPassword(changed);
         Config = changed;
         _uploadLimit.BytesPerSecond = changed.UploadLimit;
         _downloadLimit.BytesPerSecond = changed.DownloadLimit;
         if (changed.Name != before.Name) Connections.UpdateName(changed.Name);
-        var restart = new List<string>();
-        if (!string.Equals(changed.Folder, before.Folder, StringComparison.Ordinal)) restart.Add("folder");
-        if (changed.Listen != before.Listen) restart.Add("listen");
-        if (changed.Api != before.Api) restart.Add("api");
-        return restart;
+        foreach (var peer in changed.Peers.Except(before.Peers, StringComparer.OrdinalIgnoreCase)) Connections.AddStaticPeer(peer);
+        return ConfigKeys.RestartRequired(before, changed, Home);
     }
 
-    public Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken) =>
-        Library.ShareAsync(paths, progress: null, cancellationToken);
+    /// <summary>
+    /// <c>shoal password</c> writes config.json while the node runs, for its next start: the password saved is the
+    /// file's, not the one this node started with.
+    /// </summary>
+    private void SaveKeepingPassword(NodeConfig changed)
+    {
+        try
+        {
+            changed = changed with { ApiPasswordHash = NodeConfig.Load(Home).ApiPasswordHash };
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            // An unreadable file is replaced with what this node has.
+        }
+
+        changed.Save(Home);
+    }
+
+    /// <summary>Indexes and shares files (a directory: every file in it), recording progress in <see cref="Indexing"/>.</summary>
+    public async Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken)
+    {
+        var requested = paths.Select(Path.GetFullPath).ToList();
+        var files = Library.ExpandPaths(requested).ToList();
+        using var job = Indexing.Start("share", requested, files);
+        var shared = new List<LocalFile>();
+        foreach (var file in files)
+        {
+            shared.Add(await Library.IndexAndAddAsync(file, LocalFileKind.Shared, job.Next(file), cancellationToken).ConfigureAwait(false));
+        }
+
+        return shared;
+    }
 
     private string NameOf(DeviceId device) =>
         device == DeviceId ? Name : Connections.Get(device)?.RemoteName ?? _catalog.GetPeer(device)?.Name ?? device.ShortForm;

@@ -84,6 +84,12 @@ public sealed class PutTests
         Assert.StartsWith("shoal:", result.Stdout.Trim());
         var file = Assert.Single(await mesh[1].FilesAsync());
         Assert.Equal(2, file.Replicas);
+
+        // The replication health that shoal top shows: copies asked for against copies there are.
+        await Eventually.TrueAsync(
+            async () => (await mesh[0].Api.GetFromJsonAsync("api/put/files", ApiJson.Default.IReadOnlyListPutHealthDto))!
+                is [{ Name: "data.bin", Replicas: 3, Copies: 2, Size: 4L << 20 }],
+            "GET /api/put/files to say 2 of 3 copies");
     }
 
     [Fact]

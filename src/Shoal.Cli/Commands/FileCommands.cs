@@ -13,7 +13,21 @@ public static class FileCommands
         var home = CommandLine.HomeOf(args);
         using var client = ApiClient.Connect(home);
         var paths = args.Positionals.Select(Path.GetFullPath).ToList();
-        var shared = await client.PostAsync("api/share", new ShareRequest(paths), ApiJson.Default.ShareRequest, ApiJson.Default.IReadOnlyListSharedFileDto, home, cancellationToken).ConfigureAwait(false);
+        var started = DateTimeOffset.UtcNow;
+        var sharing = client.PostAsync("api/share", new ShareRequest(paths), ApiJson.Default.ShareRequest, ApiJson.Default.IReadOnlyListSharedFileDto, home, cancellationToken);
+        IReadOnlyList<SharedFileDto> shared;
+        using (var progress = new ProgressLine(Console.Error, Console.IsErrorRedirected))
+        {
+            while (await Task.WhenAny(sharing, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false) != sharing)
+            {
+                if (await HashingAsync(client, home, "share", paths, cancellationToken).ConfigureAwait(false) is { } job) progress.Update(job);
+            }
+
+            shared = await sharing.ConfigureAwait(false);
+            var seconds = (DateTimeOffset.UtcNow - started).TotalSeconds;
+            progress.Finish($"hashed {shared.Count} file{(shared.Count == 1 ? "" : "s")}, {ByteSize.Format(shared.Sum(f => f.Size))} in {seconds:0.0}s");
+        }
+
         if (!ApiClient.PrintJsonIfAsked(args, shared, ApiJson.Default.IReadOnlyListSharedFileDto))
         {
             foreach (var file in shared) Console.Out.WriteLine(file.Link);
@@ -36,8 +50,12 @@ public static class FileCommands
         {
             while (await Task.WhenAny(putting, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false) != putting)
             {
+                // Each file is hashed, then its chunks are placed: show whichever the current file is doing.
+                var hashing = await HashingAsync(client, home, "put", paths, cancellationToken).ConfigureAwait(false);
                 var active = await client.GetAsync("api/put", ApiJson.Default.IReadOnlyListPutProgressDto, home, cancellationToken).ConfigureAwait(false);
-                if (active.FirstOrDefault(p => paths.Any(path => Path.GetFileName(path) == p.Name)) is { } current) progress.Update(current);
+                var current = hashing is null ? null : Path.GetFileName(hashing.Current);
+                if (active.FirstOrDefault(p => p.Name == current) is { } placing) progress.Update(placing);
+                else if (hashing is not null) progress.Update(hashing);
             }
         }
 
@@ -55,6 +73,13 @@ public static class FileCommands
         }
 
         return incomplete.Count == 0 ? ExitCodes.Success : ExitCodes.Incomplete;
+    }
+
+    /// <summary>This command's own share or put among those the node is hashing (found by the paths it asked for).</summary>
+    private static async Task<IndexingDto?> HashingAsync(ApiClient client, Node.Home.NodeHome home, string kind, IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var jobs = await client.GetAsync("api/indexing", ApiJson.Default.IReadOnlyListIndexingDto, home, cancellationToken).ConfigureAwait(false);
+        return jobs.FirstOrDefault(j => j.Kind == kind && j.File > 0 && j.Paths.SequenceEqual(paths, StringComparer.Ordinal));
     }
 
     public static async Task<int> GetAsync(Arguments args, CancellationToken cancellationToken)
@@ -118,7 +143,9 @@ public static class FileCommands
             {
                 progress.Finish(null);
                 var why = transfer.Error is null ? "" : $" (last error: {transfer.Error})";
-                Console.Error.WriteLine($"shoal get: no online node has {(transfer.Name.Length > 0 ? transfer.Name : transfer.Id)}{why}; the node keeps the download queued and resumes it when a source appears");
+                Console.Error.WriteLine(
+                    $"shoal get: no online node has {(transfer.Name.Length > 0 ? transfer.Name : transfer.Id)}{why}; start a node that has it (or wait longer with --wait): " +
+                    "this node keeps the download queued and finishes it when a source appears (see 'shoal transfers')");
                 return ExitCodes.Failure;
             }
 

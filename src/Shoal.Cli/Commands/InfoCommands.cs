@@ -27,6 +27,47 @@ public static class InfoCommands
         return ExitCodes.Success;
     }
 
+    /// <summary>shoal transfers: every download with its state, progress, rate, ETA and sources.</summary>
+    public static async Task<int> TransfersAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count > 0) throw new UsageException($"unexpected '{args.Positionals[0]}'");
+        var transfers = await ApiClient.FetchAsync(args, "api/downloads", ApiJson.Default.IReadOnlyListTransferDto, cancellationToken).ConfigureAwait(false);
+        if (ApiClient.PrintJsonIfAsked(args, transfers, ApiJson.Default.IReadOnlyListTransferDto)) return ExitCodes.Success;
+        if (transfers.Count == 0)
+        {
+            Console.Out.WriteLine("No downloads. Start one with 'shoal get LINK'.");
+            return ExitCodes.Success;
+        }
+
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        Table.Write(
+            ["NAME", "STATE", "DONE", "SIZE", "RATE", "ETA", "SOURCES", "LINK"],
+            [.. transfers.Select(t => new[]
+            {
+                t.Name,
+                t.Error is null ? t.State : $"{t.State}: {t.Error}",
+                t.Size == 0 ? "-" : (100.0 * t.VerifiedBytes / t.Size).ToString("0.0", culture) + "%",
+                ByteSize.Format(t.Size),
+                t.State == "downloading" ? ByteSize.Format(t.BytesPerSecond) + "/s" : "-",
+                t.EtaSeconds is { } eta && t.State == "downloading" ? TimeSpan.FromSeconds(Math.Ceiling(eta)).ToString(eta >= 3600 ? @"h\:mm\:ss" : @"m\:ss", culture) : "-",
+                t.Sources.ToString(culture),
+                t.Link,
+            })]);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>shoal folder: the synced folder's state and its recent changes.</summary>
+    public static async Task<int> FolderAsync(Arguments args, CancellationToken cancellationToken)
+    {
+        if (args.Positionals.Count > 0) throw new UsageException($"unexpected '{args.Positionals[0]}'");
+        var events = args.Int("--events") ?? 20;
+        var folder = await ApiClient.FetchAsync(args, $"api/folder?events={events}", ApiJson.Default.FolderDto, cancellationToken).ConfigureAwait(false);
+        if (ApiClient.PrintJsonIfAsked(args, folder, ApiJson.Default.FolderDto)) return ExitCodes.Success;
+        WriteFolder(folder);
+        if (folder.Events.Count == 0) Console.Out.WriteLine("No changes yet.");
+        return ExitCodes.Success;
+    }
+
     private static void WriteFolder(FolderDto folder)
     {
         var state = folder.State switch

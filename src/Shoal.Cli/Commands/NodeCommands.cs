@@ -98,7 +98,7 @@ public static class NodeCommands
     public static async Task<int> UpAsync(Arguments args)
     {
         if (args.Positionals.Count > 0) throw new UsageException($"unexpected '{args.Positionals[0]}'");
-        using var loggerFactory = Foreground.CreateLoggerFactory(args);
+        using var log = Foreground.CreateLog(args);
         var home = CommandLine.HomeOf(args);
         var options = new NodeOptions(home)
         {
@@ -114,14 +114,14 @@ public static class NodeCommands
             StoreQuota = args.Bytes("--store-quota"),
             DownAfter = args.Int("--down-after") is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
             DownloadLimit = args.Bytes("--limit-down"),
-            LoggerFactory = loggerFactory,
+            LoggerFactory = log.Factory,
         };
 
         using var stop = Foreground.StopOnSignal();
         await using var node = await ShoalNode.StartAsync(options, stop.Token).ConfigureAwait(false);
-        Console.Out.WriteLine($"Shoal node '{node.Name}' ({node.DeviceId}) is up.");
-        Console.Out.WriteLine($"Peers: {Shoal.Node.Peers.Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");
-        await Foreground.WaitAsync(stop.Token).ConfigureAwait(false);
+        log.Say($"Shoal node '{node.Name}' ({node.DeviceId}) is up.");
+        log.Say($"Peers: {Shoal.Node.Peers.Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");
+        await Foreground.WaitAsync(stop.Token, log).ConfigureAwait(false);
         return ExitCodes.Success;
     }
 }

@@ -9,19 +9,19 @@ public static class TrackerCommand
         if (args.Positionals.Count > 0) throw new UsageException($"unexpected '{args.Positionals[0]}'");
         var interval = args.Int("--interval") ?? 30;
         if (interval < 1) throw new UsageException("--interval: at least 1 second");
-        using var loggerFactory = Foreground.CreateLoggerFactory(args);
+        using var log = Foreground.CreateLog(args);
         var options = new TrackerOptions
         {
             Listen = args.Value("--listen") ?? $"[::]:{TrackerOptions.DefaultPort}",
             Database = args.Value("--db") ?? Path.GetFullPath("tracker.db"),
             Interval = TimeSpan.FromSeconds(interval),
-            LoggerFactory = loggerFactory,
+            LoggerFactory = log.Factory,
         };
 
         using var stop = Foreground.StopOnSignal();
         await using var tracker = await TrackerHost.StartAsync(options, stop.Token).ConfigureAwait(false);
-        Console.Out.WriteLine($"Shoal tracker is up on {tracker.Url} ({tracker.DatabaseDescription}).");
-        await Foreground.WaitAsync(stop.Token).ConfigureAwait(false);
+        log.Say($"Shoal tracker is up on {tracker.Url} ({tracker.DatabaseDescription}).");
+        await Foreground.WaitAsync(stop.Token, log).ConfigureAwait(false);
         return ExitCodes.Success;
     }
 }

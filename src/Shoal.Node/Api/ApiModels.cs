@@ -52,6 +52,12 @@ public sealed record PutProgressDto(string Id, string Name, long Size, long Plac
 /// <summary>A put file: <c>Copies</c> is the fewest nodes holding any one of its chunks, <c>Replicas</c> what was asked.</summary>
 public sealed record PutFileDto(string Link, string Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
 
+/// <summary>
+/// How safe one put file is: <see cref="Copies"/> is the fewest online nodes whose stores keep any one of its chunks
+/// (this node's included), <see cref="Replicas"/> how many were asked for.
+/// </summary>
+public sealed record PutHealthDto(string Id, string Name, long Size, int Replicas, int Copies);
+
 public sealed record GetRequest(string Link, string? Directory);
 
 public sealed record ErrorDto(string Error);
@@ -78,6 +84,17 @@ public sealed record SettingsRequest(string? Name, string? Folder, string? Downl
 /// <summary>The settings now, and which of the changes take effect only when the node starts again.</summary>
 public sealed record SettingsChangeDto(SettingsDto Settings, IReadOnlyList<string> RestartRequired);
 
+/// <summary>One setting of config.json as text (see <c>ConfigKeys</c>); a running node uses a new value at once when <c>AppliesAtOnce</c>.</summary>
+public sealed record ConfigEntryDto(string Key, string Value, bool AppliesAtOnce);
+
+public sealed record ConfigValueRequest(string Value);
+
+/// <summary>A setting after a change: <c>RestartRequired</c> when the node uses the new value only from its next start.</summary>
+public sealed record ConfigChangeDto(string Key, string Value, bool Changed, bool RestartRequired);
+
+/// <summary>One share or put whose files are being hashed: file <c>File</c> of <c>Files</c>, bytes hashed of all of them.</summary>
+public sealed record IndexingDto(string Kind, IReadOnlyList<string> Paths, string Current, int File, int Files, long BytesDone, long Bytes, long BytesPerSecond);
+
 /// <summary>The network's file list changed (what peers and trackers offer, what this node holds).</summary>
 public sealed record FilesChangedDto(long Version);
 
@@ -96,6 +113,7 @@ public sealed record FilesChangedDto(long Version);
 [JsonSerializable(typeof(PutRequest))]
 [JsonSerializable(typeof(IReadOnlyList<PutProgressDto>))]
 [JsonSerializable(typeof(IReadOnlyList<PutFileDto>))]
+[JsonSerializable(typeof(IReadOnlyList<PutHealthDto>))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(ErrorDto))]
 [JsonSerializable(typeof(RevokeRequest))]
@@ -109,6 +127,10 @@ public sealed record FilesChangedDto(long Version);
 [JsonSerializable(typeof(SettingsRequest))]
 [JsonSerializable(typeof(SettingsChangeDto))]
 [JsonSerializable(typeof(FilesChangedDto))]
+[JsonSerializable(typeof(IReadOnlyList<ConfigEntryDto>))]
+[JsonSerializable(typeof(ConfigValueRequest))]
+[JsonSerializable(typeof(ConfigChangeDto))]
+[JsonSerializable(typeof(IReadOnlyList<IndexingDto>))]
 [JsonSerializable(typeof(FileDto))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 public sealed partial class ApiJson : JsonSerializerContext;

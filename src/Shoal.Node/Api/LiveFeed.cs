@@ -47,6 +47,7 @@ internal sealed class LiveFeed(ShoalNode node)
                 wrote |= await SendIfChangedAsync(response, sent, "peers", NodeApi.Peers(node), ApiJson.Default.IReadOnlyListPeerDto, cancellationToken).ConfigureAwait(false);
                 wrote |= await SendIfChangedAsync(response, sent, "transfers", NodeApi.Transfers(node), ApiJson.Default.IReadOnlyListTransferDto, cancellationToken).ConfigureAwait(false);
                 wrote |= await SendIfChangedAsync(response, sent, "puts", NodeApi.PutsUnderWay(node), ApiJson.Default.IReadOnlyListPutProgressDto, cancellationToken).ConfigureAwait(false);
+                wrote |= await SendIfChangedAsync(response, sent, "health", NodeApi.PutHealth(node), ApiJson.Default.IReadOnlyListPutHealthDto, cancellationToken).ConfigureAwait(false);
                 wrote |= await SendIfChangedAsync(response, sent, "folder", NodeApi.Folder(node, 50), ApiJson.Default.FolderDto, cancellationToken).ConfigureAwait(false);
                 wrote |= await SendIfChangedAsync(response, sent, "files", new FilesChangedDto(FilesVersion()), ApiJson.Default.FilesChangedDto, cancellationToken).ConfigureAwait(false);
                 if (wrote)

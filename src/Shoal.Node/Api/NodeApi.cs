@@ -57,6 +57,7 @@ public static class NodeApi
         api.MapPut("/limits", (LimitsDto request) => SetLimits(node, request)).Produces<LimitsDto>().Produces<ErrorDto>(400);
         api.MapGet("/settings", () => Settings(node, access));
         api.MapPut("/settings", (SettingsRequest request) => UpdateSettings(node, access, request)).Produces<SettingsChangeDto>().Produces<ErrorDto>(400);
+        ConfigApi.Map(api, node);
         api.MapGet("/invite", () => new InviteDto(NodeSetup.CreateInvite(node.Home, ShoalNode.AdvertisedAddresses(node.ListenEndPoint))));
         api.MapGet("/files", async (string? q, CancellationToken ct) => await FilesAsync(node, q, ct).ConfigureAwait(false));
         api.MapGet("/files/{id}", (string id) => File(node, id)).Produces<FileDto>().Produces<ErrorDto>(404);
@@ -70,6 +71,7 @@ public static class NodeApi
         api.MapPost("/put", async (PutRequest request, CancellationToken ct) => await PutAsync(node, request, ct).ConfigureAwait(false))
             .Produces<IReadOnlyList<PutFileDto>>().Produces<ErrorDto>(400);
         api.MapGet("/put", () => PutsUnderWay(node));
+        api.MapGet("/put/files", () => PutHealth(node));
         api.MapDelete("/files/{id}", (string id) => Unshare(node, id)).Produces(204).Produces<ErrorDto>(400).Produces<ErrorDto>(404);
         api.MapGet("/downloads", () => Transfers(node));
         api.MapPost("/downloads", (GetRequest request) => StartDownload(node, request)).Produces<TransferDto>().Produces<ErrorDto>(400).Produces<ErrorDto>(409);
@@ -125,6 +127,14 @@ public static class NodeApi
 
     internal static IReadOnlyList<PutProgressDto> PutsUnderWay(ShoalNode node) => [.. node.Put.Active.Select(p => ToDto(node, p))];
 
+    /// <summary>Every live put file with the copies asked for and the copies there are: the replication health.</summary>
+    internal static IReadOnlyList<PutHealthDto> PutHealth(ShoalNode node) =>
+    [
+        .. node.Put.Files.Where(f => !f.Deleted)
+            .Select(f => new PutHealthDto(f.Id.ToString(), f.Name, f.Size, f.Replicas, node.Put.FewestStoredCopies(f.Id) ?? 0))
+            .OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ThenBy(f => f.Id, StringComparer.Ordinal),
+    ];
+
     private static IResult File(ShoalNode node, string id)
     {
         if (!FileId.TryParse(id, out var fileId)) return Results.BadRequest(new ErrorDto($"'{id}' is not a file id"));
@@ -150,40 +160,24 @@ public static class NodeApi
 
     private static IResult UpdateSettings(ShoalNode node, ApiAccess access, SettingsRequest request)
     {
+        // The folder the node already syncs is no change, even if config.json names none (the default).
+        var folder = request.Folder is { } path && Path.IsPathFullyQualified(path) && Path.GetFullPath(path) == node.Folder.Root ? null : request.Folder;
+        var changes = new (string Key, string? Value)[]
+        {
+            ("name", request.Name), ("uploadLimit", Number(request.UploadLimit)), ("downloadLimit", Number(request.DownloadLimit)),
+            ("folder", folder), ("downloads", request.Downloads),
+        };
         var config = node.Config;
-        if (request.Name is { } name)
+        foreach (var (key, value) in changes)
         {
-            name = name.Trim();
-            if (name.Length is 0 or > 64 || name.Any(char.IsControl)) return Results.BadRequest(new ErrorDto("name: 1 to 64 characters, no control characters"));
-            config = config with { Name = name };
-        }
-
-        if (request.UploadLimit is < 0 || request.DownloadLimit is < 0) return Results.BadRequest(new ErrorDto("limits are bytes per second: 0 (unlimited) or more"));
-        if (request.UploadLimit is { } up) config = config with { UploadLimit = up };
-        if (request.DownloadLimit is { } down) config = config with { DownloadLimit = down };
-        foreach (var (label, value) in new[] { ("folder", request.Folder), ("downloads", request.Downloads) })
-        {
-            if (value is not null && !Path.IsPathFullyQualified(value)) return Results.BadRequest(new ErrorDto($"{label}: give an absolute path"));
-        }
-
-        if (request.Folder is { } folder && Path.GetFullPath(folder) != node.Folder.Root) config = config with { Folder = Path.GetFullPath(folder) };
-        if (request.Downloads is { } downloads)
-        {
-            try
-            {
-                Directory.CreateDirectory(downloads);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return Results.BadRequest(new ErrorDto($"downloads: cannot use {downloads}: {e.Message}"));
-            }
-
-            config = config with { Downloads = Path.GetFullPath(downloads) };
+            if (value is not null && !ConfigKeys.TrySet(config, key, value, out config, out var error)) return Results.BadRequest(new ErrorDto(error));
         }
 
         var restart = node.UpdateConfig(config);
         return Results.Ok(new SettingsChangeDto(Settings(node, access), restart));
     }
+
+    private static string? Number(long? value) => value?.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     internal static StatusDto Status(ShoalNode node)
     {
@@ -368,9 +362,11 @@ public static class NodeApi
         try
         {
             var results = new List<PutFileDto>();
-            foreach (var path in Library.ExpandPaths(request.Paths))
+            var files = Library.ExpandPaths(request.Paths).ToList();
+            using var hashing = node.Indexing.Start("put", [.. request.Paths.Select(Path.GetFullPath)], files);
+            foreach (var path in files)
             {
-                var put = await node.Put.PutAsync(path, replicas, cancellationToken).ConfigureAwait(false);
+                var put = await node.Put.PutAsync(path, replicas, hashing.Next(path), cancellationToken).ConfigureAwait(false);
                 results.Add(new PutFileDto(new ShoalLink(put.Id, put.Name).ToString(), put.Id.ToString(), put.Name, put.Size, put.Copies, put.Replicas, put.ReachableNodes));
             }
 

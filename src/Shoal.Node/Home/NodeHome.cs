@@ -22,6 +22,9 @@ public sealed class NodeHome(string root)
 
     public string DefaultFolder => Path.Combine(Root, "folder");
 
+    /// <summary>Where downloads go when config.json names no <c>downloads</c> directory.</summary>
+    public string DefaultDownloads => Path.Combine(Root, "downloads");
+
     /// <summary>Where the synced folder keeps what it deleted or replaced.</summary>
     public string TrashDirectory => Path.Combine(Root, "trash");
 

@@ -12,15 +12,20 @@ public sealed class SubnetPolicy
         var allowed = new List<IPNetwork>();
         foreach (var text in subnets)
         {
-            if (!IPNetwork.TryParse(text.Trim(), out var network))
-            {
-                throw new ArgumentException($"'{text}' is not a subnet in CIDR form (for example 192.168.1.0/24 or fd00::/8)");
-            }
-
+            if (!TryParseSubnet(text, out var network, out var error)) throw new ArgumentException(error);
             allowed.Add(network);
         }
 
         _allowed = allowed;
+    }
+
+    /// <summary>One subnet in CIDR form, as config.json and <c>--allow-subnet</c> give it.</summary>
+    public static bool TryParseSubnet(string text, out IPNetwork network, out string error)
+    {
+        error = "";
+        if (IPNetwork.TryParse(text.Trim(), out network)) return true;
+        error = $"'{text}' is not a subnet in CIDR form (for example 192.168.1.0/24 or fd00::/8)";
+        return false;
     }
 
     public IReadOnlyList<string> Subnets => [.. _allowed.Select(n => n.ToString())];

@@ -117,14 +117,17 @@ public sealed class PutService : IAsyncDisposable
     // ---- put and rm ------------------------------------------------------------------------------------------
 
     /// <summary>Indexes the file, records it everywhere, and places every chunk on N nodes (as many as are reachable).</summary>
-    public async Task<PutResult> PutAsync(string path, int replicas, CancellationToken cancellationToken)
+    public Task<PutResult> PutAsync(string path, int replicas, CancellationToken cancellationToken) => PutAsync(path, replicas, null, cancellationToken);
+
+    /// <summary>As <see cref="PutAsync(string, int, CancellationToken)"/>; <paramref name="hashing"/> receives the bytes hashed so far.</summary>
+    public async Task<PutResult> PutAsync(string path, int replicas, IProgress<long>? hashing, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
         var full = Path.GetFullPath(path);
         Manifest manifest;
         await using (var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
         {
-            manifest = await FileIndexer.IndexAsync(stream, null, cancellationToken).ConfigureAwait(false);
+            manifest = await FileIndexer.IndexAsync(stream, hashing, cancellationToken).ConfigureAwait(false);
         }
 
         var name = Path.GetFileName(full);
@@ -209,6 +212,29 @@ public sealed class PutService : IAsyncDisposable
     /// <summary>Per chunk, how many online nodes' stores (this one's included) keep it; null for what is not a live put file here.</summary>
     public int[]? StoredCopies(FileId id) =>
         _manifests.TryGetValue(id, out var manifest) && IsPut(id) ? Counts(manifest, Holders(id, manifest, onlineOnly: true)) : null;
+
+    /// <summary>
+    /// The least of <see cref="StoredCopies"/> (an empty file counts as fully replicated), counted on the stores'
+    /// bitfields alone: cheap enough for the live feed to ask a few times a second.
+    /// </summary>
+    public int? FewestStoredCopies(FileId id)
+    {
+        if (!_manifests.TryGetValue(id, out var manifest) || !_records.TryGetValue(id, out var record) || record.Deleted) return null;
+        if (manifest.ChunkCount == 0) return record.Replicas;
+        var counts = new int[manifest.ChunkCount];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (_store.Has(manifest[i].Hash)) counts[i]++;
+        }
+
+        foreach (var (device, chunks) in _peerStored.GetValueOrDefault(id) ?? [])
+        {
+            if (chunks.Length != manifest.ChunkCount || _environment.ConnectionOf(device) is not { IsOpen: true }) continue;
+            foreach (var i in chunks.SetIndices()) counts[i]++;
+        }
+
+        return counts.Min();
+    }
 
     /// <summary>Per chunk, how many online nodes could send it (from a store, a download or a complete copy), this one included.</summary>
     public int[]? ReachableCopies(FileId id)
