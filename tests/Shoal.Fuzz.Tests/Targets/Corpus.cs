@@ -3,6 +3,8 @@ using Shoal.Core;
 using Shoal.Core.Folder;
 using Shoal.Net;
 using Shoal.Protocol;
+using Shoal.Protocol.Tests;
+using static Shoal.Protocol.Tests.Samples;
 
 namespace Shoal.Fuzz.Tests.Targets;
 
@@ -17,35 +19,11 @@ internal static class Corpus
     /// <summary>The network every target's membership belongs to; its secret is fixed, so proofs and keys are too.</summary>
     public static readonly NetworkMembership Membership = new(Network, SHA256.HashData("shoal fuzz network"u8));
 
-    public static readonly DeviceId Alice = DeviceId.FromBytes(Bytes(Hash256.Size, 1));
-    public static readonly DeviceId Bob = DeviceId.FromBytes(Bytes(Hash256.Size, 2));
+    public static readonly DeviceId Alice = DeviceId.FromBytes(Pattern(Hash256.Size, 1));
+    public static readonly DeviceId Bob = DeviceId.FromBytes(Pattern(Hash256.Size, 2));
 
     /// <summary>rw-r--r--.</summary>
     public const uint FileMode = 0b110_100_100;
-
-    public static byte[] Bytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    public static Hash256 HashOf(int seed) => Hash256.Compute(BitConverter.GetBytes(seed));
-
-    public static FileId FileOf(int seed) => new(HashOf(seed));
-
-    public static Bitfield Bits(int length, params int[] set)
-    {
-        var field = new Bitfield(length);
-        foreach (var i in set) field.Set(i);
-        return field;
-    }
-
-    public static VersionVector Version(params (ulong Device, ulong Value)[] counters) =>
-        VersionVector.FromCounters(counters.Select(c => new VersionCounter(c.Device, c.Value)));
-
-    public static Manifest ManifestOf(params int[] lengths) =>
-        Manifest.FromLengthsAndHashes([.. lengths.Select((length, i) => (length, HashOf(1000 + i)))]);
 
     public static FileRecord LiveFile(string path, Manifest manifest, long sequence, bool inline = true) =>
         new(path, EntryKind.File, false, manifest.Size, 1_700_000_000_123_456_789, FileMode, Alice, Version((1, 2), (7, 1)), sequence, manifest.Id,
@@ -104,57 +82,6 @@ internal static class Corpus
         ]),
     ];
 
-    /// <summary>At least one message of every type, with edge values.</summary>
-    public static readonly Message[] Messages =
-    [
-        new Hello(1, Network, Bytes(Hello.NonceSize, 1), "laptop — ünïcødé 🐟", 40123),
-        new Hello(ushort.MaxValue, default, new byte[Hello.NonceSize], "", 0),
-        new Auth(Bytes(Auth.ProofSize, 2)),
-        new Close(CloseReason.Banned, "go away"),
-        new Close(CloseReason.Normal, ""),
-        new Ping(0),
-        new Ping(ulong.MaxValue),
-        new Pong(0x0102030405060708),
-        new Inventory(true, []),
-        new Inventory(false,
-        [
-            new InventoryEntry(FileOf(1), "movie.mkv", 123_456_789, 118, null),
-            new InventoryEntry(FileOf(2), "partial.iso", 13_000_000, 13, Bits(13, 0, 5, 12)),
-            new InventoryEntry(FileOf(3), "", 0, 0, null),
-            new InventoryEntry(FileOf(4), "empty-partial", 0, 0, new Bitfield(0)),
-            new InventoryEntry(FileOf(5), "huge", long.MaxValue, Manifest.MaxChunkCount, null),
-        ]),
-        new Have(FileOf(7), 0),
-        new Have(FileOf(8), int.MaxValue),
-        new Removed(FileOf(9)),
-        new Revoked([]),
-        new Revoked([Alice, Bob]),
-        new ManifestRequest(uint.MaxValue, FileOf(10), int.MaxValue),
-        new ManifestResponse(7, 10, 3, 0, [(4, HashOf(1)), (3, HashOf(2)), (3, HashOf(3))]),
-        new ManifestResponse(8, 0, 0, 0, []),
-        new ManifestResponse(9, long.MaxValue, Manifest.MaxChunkCount, Manifest.MaxChunkCount - 1, [(ChunkingParameters.MaxSize, HashOf(4))]),
-        new ChunkRequest(10, FileOf(12), 42),
-        new ChunkResponse(11, Bytes(300, 3)),
-        new ChunkResponse(12, ReadOnlyMemory<byte>.Empty),
-        new ErrorResponse(13, ErrorCode.NotFound, "no such file"),
-        new ErrorResponse(14, ErrorCode.Internal, ""),
-        new Cancel(15),
-        .. IndexMessages.Take(5),
-        new StoreChunk(16, FileOf(21), 0, Bytes(300, 6)),
-        new StoreChunk(uint.MaxValue, FileOf(22), int.MaxValue, new byte[] { 0 }),
-        new StoreResult(17, StoreOutcome.Stored),
-        new StoreResult(0, StoreOutcome.HashMismatch),
-        new PutRecords([]),
-        new PutRecords(
-        [
-            new PutRecord(FileOf(23), "report — ünïcødé 🐟.pdf", 123_456_789, 118, 3, 638_000_000_000_000_000, Alice, false),
-            new PutRecord(FileOf(24), "", 0, 0, 1, long.MinValue, default, true),
-            new PutRecord(FileOf(25), "huge", long.MaxValue, Manifest.MaxChunkCount, PutRecord.MaxReplicas, long.MaxValue, Bob, false),
-        ]),
-        new StoreStatus(0, 0),
-        new StoreStatus(long.MaxValue, 1_234_567),
-        new StoredChunks(FileOf(26), Bits(13, 0, 5, 12)),
-        new StoredChunks(FileOf(27), new Bitfield(0)),
-        new StoredChunks(FileOf(28), Bitfield.Full(8)),
-    ];
+    /// <summary>At least one message of every type, with edge values (the protocol tests' samples), and the index traffic.</summary>
+    public static readonly Message[] Messages = [.. Samples.All, .. IndexMessages];
 }

@@ -4,6 +4,7 @@ using System.Text;
 using Shoal.Core;
 using Shoal.Fuzz.Tests.Engine;
 using Shoal.Net.Discovery;
+using Shoal.Protocol.Tests;
 
 namespace Shoal.Fuzz.Tests.Targets;
 
@@ -45,7 +46,7 @@ internal sealed class DiscoveryTarget : ByteTarget
         for (var i = 0; i < announcements.Length; i++)
         {
             var (time, device, name, addresses) = announcements[i];
-            var unsealed = Unsealed(Plaintext(time, device, name, addresses), Corpus.Bytes(DiscoveryPacket.NonceSize, 300 + i));
+            var unsealed = Unsealed(Plaintext(time, device, name, addresses), Samples.Pattern(DiscoveryPacket.NonceSize, 300 + i));
             seeds.Add([Seal, .. unsealed]);
             var packet = SealPacket(unsealed);
             _sealedSeeds.Add(Convert.ToHexString(packet));

@@ -3,25 +3,9 @@ using System.Buffers.Binary;
 using System.Text;
 using Shoal.Fuzz.Tests.Engine;
 using Shoal.Protocol;
+using Shoal.Protocol.Tests;
 
 namespace Shoal.Fuzz.Tests.Targets;
-
-/// <summary>A hand-built chain of buffers, so decoding is exercised across segment boundaries.</summary>
-internal sealed class Segment : ReadOnlySequenceSegment<byte>
-{
-    public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-    {
-        Memory = memory;
-        RunningIndex = runningIndex;
-    }
-
-    public Segment Append(ReadOnlyMemory<byte> memory)
-    {
-        var next = new Segment(memory, RunningIndex + Memory.Length);
-        Next = next;
-        return next;
-    }
-}
 
 /// <summary>One frame as <see cref="FrameCodec.TryReadFrame"/> saw it.</summary>
 internal readonly record struct FrameRead(FrameStatus Status, Message? Message, string Error, int Consumed);
@@ -46,17 +30,15 @@ internal static class Frames
 
         // Single bytes around the header too, where length and type are read.
         if (random.Next(2) == 0) cuts.UnionWith(new[] { 1, 2, 3, 4, 5 }.Where(c => c < data.Length));
-        Segment? first = null, last = null;
+        var parts = new List<ReadOnlyMemory<byte>>();
         var start = 0;
         foreach (var cut in cuts.Append(data.Length))
         {
-            var part = data[start..cut];
-            if (first is null) first = last = new Segment(part, 0);
-            else last = last!.Append(part);
+            parts.Add(data[start..cut]);
             start = cut;
         }
 
-        return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
+        return Sequences.FromParts(parts);
     }
 
     /// <summary>

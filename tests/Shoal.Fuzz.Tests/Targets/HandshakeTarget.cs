@@ -2,6 +2,7 @@ using Shoal.Core;
 using Shoal.Fuzz.Tests.Engine;
 using Shoal.Net;
 using Shoal.Protocol;
+using Shoal.Protocol.Tests;
 
 namespace Shoal.Fuzz.Tests.Targets;
 
@@ -24,12 +25,12 @@ internal sealed class HandshakeTarget : ByteTarget
     public HandshakeTarget()
     {
         var seeds = new List<byte[]>();
-        var devices = new[] { (Corpus.Alice, Corpus.Bob), (Corpus.Bob, Corpus.Alice), (default(DeviceId), DeviceId.FromBytes(Corpus.Bytes(32, 9))) };
+        var devices = new[] { (Corpus.Alice, Corpus.Bob), (Corpus.Bob, Corpus.Alice), (default(DeviceId), DeviceId.FromBytes(Samples.Pattern(32, 9))) };
         for (var i = 0; i < devices.Length; i++)
         {
             var (client, server) = devices[i];
-            var clientNonce = Corpus.Bytes(Hello.NonceSize, 100 + i);
-            var serverNonce = i == 2 ? new byte[Hello.NonceSize] : Corpus.Bytes(Hello.NonceSize, 200 + i);
+            var clientNonce = Samples.Pattern(Hello.NonceSize, 100 + i);
+            var serverNonce = i == 2 ? new byte[Hello.NonceSize] : Samples.Pattern(Hello.NonceSize, 200 + i);
             foreach (var byClient in new[] { true, false })
             {
                 var proof = Corpus.Membership.ComputeProof(byClient, clientNonce, serverNonce, client, server);

@@ -1,5 +1,6 @@
 using Shoal.Core;
 using Shoal.Fuzz.Tests.Engine;
+using Shoal.Protocol.Tests;
 
 namespace Shoal.Fuzz.Tests.Targets;
 
@@ -18,12 +19,12 @@ internal sealed class LinkTarget() : TextTarget(
 
     public override IReadOnlyList<string> ValidSeeds { get; } =
     [
-        new ShoalLink(Corpus.FileOf(1), null).ToString(),
-        new ShoalLink(Corpus.FileOf(2), "movie.mkv").ToString(),
-        new ShoalLink(Corpus.FileOf(3), "Zoë's report (final) & more?.pdf").ToString(),
-        new ShoalLink(Corpus.FileOf(4), "a+b=c%d 🐟").ToString(),
-        "SHOAL:" + Corpus.FileOf(5).ToString().ToUpperInvariant() + "?foo=bar&name=x+y",
-        "  shoal:" + Corpus.FileOf(6) + "?flag&name=%E2%9C%93&other=  \n",
+        new ShoalLink(Samples.FileOf(1), null).ToString(),
+        new ShoalLink(Samples.FileOf(2), "movie.mkv").ToString(),
+        new ShoalLink(Samples.FileOf(3), "Zoë's report (final) & more?.pdf").ToString(),
+        new ShoalLink(Samples.FileOf(4), "a+b=c%d 🐟").ToString(),
+        "SHOAL:" + Samples.FileOf(5).ToString().ToUpperInvariant() + "?foo=bar&name=x+y",
+        "  shoal:" + Samples.FileOf(6) + "?flag&name=%E2%9C%93&other=  \n",
     ];
 
     public override Outcome Execute(string input)

@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using Shoal.Core;
 using Shoal.Fuzz.Tests.Engine;
 using Shoal.Net.Tracking;
+using Shoal.Protocol.Tests;
 using Shoal.Tracker;
 
 namespace Shoal.Fuzz.Tests.Targets;
@@ -34,7 +35,7 @@ internal sealed partial class TrackerJsonTarget() : TextTarget(Specials)
         "null", "true", "0", "-1", "1", "65535", "65536", "2147483647", "2147483648", "-2147483649", "9223372036854775807", "9223372036854775808",
         "1e400", "1.5", "\"1\"", "\"\"", "\"x\"", "[]", "{}", "[null]", "[{}]", "[\"\"]", "\"AAAA\"", "\"////\"", "\"AA==\"", "\"\\u0000\"", "\"\\ud800\"",
         "\"" + new string('a', 300) + "\"", "\"0.0.0.0:0\"", "\"[::]:1\"", "\"[::ffff:1.2.3.4]:5\"", "\"1.2.3.4\"", "\"::1:80\"",
-        "\"" + Corpus.FileOf(77) + "\"", "\"" + Corpus.FileOf(78).ToString().ToUpperInvariant() + "\"", "\"" + new string('A', 64) + "\"",
+        "\"" + Samples.FileOf(77) + "\"", "\"" + Samples.FileOf(78).ToString().ToUpperInvariant() + "\"", "\"" + new string('A', 64) + "\"",
         "\"" + Convert.ToBase64String(new byte[2_097_152 / 1024]) + "\"", "16777216", "16777217", "10000", "10001", "1000", "1001",
         "[" + string.Join(',', Enumerable.Repeat("null", 1001)) + "]", "[" + string.Join(',', Enumerable.Repeat("\"1.2.3.4:5\"", 9)) + "]",
         new string('[', 65) + new string(']', 65), new string('[', 63) + new string(']', 63),
@@ -62,17 +63,17 @@ internal sealed partial class TrackerJsonTarget() : TextTarget(Specials)
         TrackerPaths.Announce + "\n" + JsonSerializer.Serialize(
             new AnnounceRequest("laptop", 40123, ["192.0.2.7:40123", "[2001:db8::7]:40123", "0.0.0.0:1", "[::ffff:198.51.100.1]:2"], true,
             [
-                new FileAnnouncement(Corpus.FileOf(1).ToString(), "movie.mkv", 123_456_789, 30),
-                new FileAnnouncement(Corpus.FileOf(2).ToString(), "part.iso", 13_000_000, 13, Convert.ToBase64String(Corpus.Bits(13, 0, 5, 12).AsSpan())),
-                new FileAnnouncement(Corpus.FileOf(3).ToString(), "gone", 0, 0, Removed: true),
-                new FileAnnouncement(Corpus.FileOf(4).ToString(), "empty", 0, 0),
-                new FileAnnouncement(Corpus.FileOf(5).ToString(), "all", 8, 8, Convert.ToBase64String(Bitfield.Full(8).AsSpan())),
+                new FileAnnouncement(Samples.FileOf(1).ToString(), "movie.mkv", 123_456_789, 30),
+                new FileAnnouncement(Samples.FileOf(2).ToString(), "part.iso", 13_000_000, 13, Convert.ToBase64String(Samples.Bits(13, 0, 5, 12).AsSpan())),
+                new FileAnnouncement(Samples.FileOf(3).ToString(), "gone", 0, 0, Removed: true),
+                new FileAnnouncement(Samples.FileOf(4).ToString(), "empty", 0, 0),
+                new FileAnnouncement(Samples.FileOf(5).ToString(), "all", 8, 8, Convert.ToBase64String(Bitfield.Full(8).AsSpan())),
             ]),
             TrackerJson.Default.AnnounceRequest),
         TrackerPaths.Announce + "\n{\"name\":\"\",\"listenPort\":1,\"addresses\":null,\"reset\":false,\"files\":null}",
         TrackerPaths.Files + "\n" + JsonSerializer.Serialize(new FilesRequest("mov", 50), TrackerJson.Default.FilesRequest),
         TrackerPaths.Files + "\n{}",
-        TrackerPaths.Holders + "\n" + JsonSerializer.Serialize(new HoldersRequest(Corpus.FileOf(1).ToString(), 5), TrackerJson.Default.HoldersRequest),
+        TrackerPaths.Holders + "\n" + JsonSerializer.Serialize(new HoldersRequest(Samples.FileOf(1).ToString(), 5), TrackerJson.Default.HoldersRequest),
         TrackerPaths.Peers + "\n" + JsonSerializer.Serialize(new PeersRequest([Corpus.Alice.Value.ToHex(), Corpus.Bob.Value.ToHex().ToUpperInvariant()], 10), TrackerJson.Default.PeersRequest),
         TrackerPaths.Peers + "\n{}",
         TrackerPaths.Leave + "\n{}",
