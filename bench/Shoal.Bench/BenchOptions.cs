@@ -13,12 +13,16 @@ internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> S
         usage: bench/run [--size 1G] [--runs 3] [--scenario 1to1,3to1,folder,put,tracker,ceilings] [--work-dir DIR] [--timeout SECONDS]
           --size      file size; K/M/G/T are binary (1G = 1 GiB)                      default 1G
           --runs      runs per scenario; the report shows median, min and max         default 3
-          --scenario  any of 1to1, 3to1, folder, put, tracker, ceilings (comma-separated or repeated) default all
+          --scenario  any of 1to1, 3to1, folder, put, tracker, ceilings, load (comma-separated or repeated)
+                      default all but load (32 sinks of one seed, each as big as --size)
           --work-dir  where the file, node homes and downloads go (must be a disk)    default $TMPDIR, else /var/tmp
           --timeout   seconds before a transfer counts as stuck                       default 600
         """;
 
-    public static readonly string[] AllScenarios = ["1to1", "3to1", "folder", "put", "tracker", "ceilings"];
+    public static readonly string[] AllScenarios = ["1to1", "3to1", "folder", "put", "tracker", "ceilings", "load"];
+
+    /// <summary>Without --scenario: load moves 32 copies of the file, too much to run unasked.</summary>
+    private static readonly string[] DefaultScenarios = [.. AllScenarios.Except(["load"])];
 
     public static BenchOptions Parse(string[] args)
     {
@@ -62,7 +66,7 @@ internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> S
             }
         }
 
-        return new BenchOptions(size, runs, scenarios.Count == 0 ? AllScenarios : scenarios, Path.GetFullPath(workRoot), timeout);
+        return new BenchOptions(size, runs, scenarios.Count == 0 ? DefaultScenarios : scenarios, Path.GetFullPath(workRoot), timeout);
     }
 
     private static long ParseSize(string text)

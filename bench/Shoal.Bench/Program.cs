@@ -120,6 +120,7 @@ internal static class Bench
             ("put", "put: 4 nodes, N = 2, then one node killed", PutScenario.RunAsync),
             ("folder", "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)", FolderScenario.RunAsync),
             ("tracker", "tracker: announce and query throughput, 10,000 simulated nodes, SQLite and PostgreSQL", TrackerScenario.RunAsync),
+            ("load", $"load: {LoadScenario.Sinks} sinks download one file from one seed at once", LoadScenario.RunAsync),
         ];
         foreach (var (name, title, run) in tabled.Where(t => options.Scenarios.Contains(t.Name)))
         {
@@ -147,7 +148,7 @@ internal static class Bench
     }
 
     /// <summary>Whether a selected scenario shares, gets or puts the source file (the others never read it).</summary>
-    private static bool MovesFiles(BenchOptions options) => options.Scenarios.Any(s => s is "1to1" or "3to1" or "folder" or "put");
+    private static bool MovesFiles(BenchOptions options) => options.Scenarios.Any(s => s is "1to1" or "3to1" or "folder" or "put" or "load");
 
     /// <summary>Random content (nothing for the chunker to deduplicate), written once per invocation and hashed as it is written.</summary>
     private static async Task<byte[]> GenerateAsync(string path, long size, CancellationToken cancellationToken)

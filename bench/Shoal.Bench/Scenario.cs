@@ -158,7 +158,7 @@ internal static class Scenario
         }
     }
 
-    private static async Task<JsonNode> WaitForCompletionAsync(
+    internal static async Task<JsonNode> WaitForCompletionAsync(
         BenchContext context, NodeProcess sink, string transferId, Stopwatch clock, List<NodeProcess> nodes, CancellationToken cancellationToken)
     {
         while (true)
@@ -219,7 +219,7 @@ internal static class Scenario
             .ToDictionary(g => g.Key, g => g.Sum(p => (long)p!["downloadedBytes"]!));
     }
 
-    private static async Task VerifyAsync(BenchContext context, string? path, CancellationToken cancellationToken)
+    internal static async Task VerifyAsync(BenchContext context, string? path, CancellationToken cancellationToken)
     {
         if (path is null || !File.Exists(path)) throw new BenchException($"the download completed but its file '{path}' does not exist");
         var length = new FileInfo(path).Length;

@@ -57,6 +57,7 @@ public static class CommandLine
                 "revoke" => await InfoCommands.RevokeAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
                 "put" => await FileCommands.PutAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
                 "tracker" => await TrackerCommand.RunAsync(Parse(command, rest)).ConfigureAwait(false),
+                "relay" => await RelayCommand.RunAsync(Parse(command, rest)).ConfigureAwait(false),
                 "transfers" => await InfoCommands.TransfersAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
                 "folder" => await InfoCommands.FolderAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),
                 "config" => await ConfigCommand.RunAsync(Parse(command, rest), cancel.Token).ConfigureAwait(false),

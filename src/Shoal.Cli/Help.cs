@@ -26,6 +26,7 @@ public static class Help
           config [KEY [VALUE]] [--json]                     show or change settings (name, folder, ports, peers, limits...)
           password [--clear]                                set the web UI password (reads it from stdin)
           tracker [--listen H:P] [--db PATH|postgres://...]  run a tracker for nodes on different networks
+          relay [--listen H:P]                              forward traffic between nodes behind NATs
 
           completion bash|zsh                               print a shell completion script
 
@@ -55,7 +56,7 @@ public static class Help
             """,
         ["up"] = """
             shoal up [--listen HOST:PORT] [--api HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--folder DIR] [--no-discovery]
-                     [--limit-up RATE] [--limit-down RATE] [--store-quota SIZE] [--down-after SECONDS]
+                     [--limit-up RATE] [--limit-down RATE] [--store-quota SIZE] [--down-after SECONDS] [--max-peers N]
                      [--log-level LEVEL] [--log-format plain|json|systemd]
               Runs the node until Ctrl-C or SIGTERM. Initialises the home first if needed.
               --listen   peer protocol address (default [::]:7420, every interface, IPv4 and IPv6)
@@ -67,6 +68,8 @@ public static class Help
                          PUT /api/limits
               --store-quota SIZE   room for chunks kept for others (put files), e.g. 50G (default 10G)
               --down-after SECONDS   a node silent this long is down: its chunks are copied elsewhere (default 30)
+              --max-peers N   peer links at once (default 64, 0 = no limit); a node dialling in beyond them is told
+                         "busy" and dials again 10 s later
               --allow-subnet CIDR   only peers from these subnets may connect or announce (repeatable)
               --no-discovery        do not announce on the LAN or listen for announcements (UDP, default port 7422;
                                     --discovery-port to change it)
@@ -98,7 +101,7 @@ public static class Help
             """,
         ["transfers"] = """
             shoal transfers [--json]
-              Every download this node has: name, state (waiting, downloading, paused, completed, failed), how much is
+              Every download this node has: name, state (waiting, downloading, paused, completed, failed, diskfull), how much is
               verified, rate, time left and how many nodes it gets chunks from. --json prints the whole list.
             examples:
               shoal transfers
@@ -119,9 +122,9 @@ public static class Help
               added peers at once; the rest from its next start (the command says which). With the node stopped the
               file is changed and the node uses it when it starts. A bad key or value exits 2 saying what is wrong.
               Keys: name, folder, downloads (directories; empty: the default in the home), listen, api
-              (HOST:PORT), peers, trackers, allowSubnets (comma-separated lists; empty clears), discovery (true or
+              (HOST:PORT), peers, trackers, relays, allowSubnets (comma-separated lists; empty clears), relayListen, discovery (true or
               false), discoveryPort, uploadLimit, downloadLimit, storeQuota (sizes like 20M, 0 = unlimited),
-              trashDays, downAfterSeconds. The web UI password is set with 'shoal password'.
+              trashDays, downAfterSeconds, maxPeers. The web UI password is set with 'shoal password'.
             examples:
               shoal config
               shoal config name desk
@@ -153,7 +156,7 @@ public static class Help
         ["ls"] = "shoal ls [TEXT] [--json]\n  Files known in the network (from peers and trackers), or those whose names contain TEXT (any case): link, name,\n  size, replicas (fewest online nodes holding any one chunk), local state.\nexamples:\n  shoal ls iso\n  shoal ls --json | jq -r '.[] | select(.replicas < 2) | .name'\n",
         ["tracker"] = """
             shoal tracker [--listen HOST:PORT] [--db PATH|postgres://USER:PASSWORD@HOST:PORT/DB] [--interval SECONDS]
-                          [--log-level LEVEL] [--log-format plain|json|systemd]
+                          [--relay HOST:PORT]... [--log-level LEVEL] [--log-format plain|json|systemd]
               Runs a tracker until Ctrl-C or SIGTERM: a metadata server where nodes of one or more networks register,
               say which files and chunks they hold, and find each other across networks that LAN discovery cannot
               cross. It stores metadata only (names, sizes, ids, who holds which chunks, addresses), never content or
@@ -162,10 +165,27 @@ public static class Help
               --db        SQLite file (default tracker.db in the current directory), or a PostgreSQL URL so that
                           several trackers behind one load balancer share their state
               --interval  seconds between a node's announces (default 30); a node silent for three is dropped
+              --relay     a relay ('shoal relay') the tracker tells every node of (repeatable)
+              It also tells each node whether it can be dialled (it connects back), and coordinates hole punching
+              between two nodes behind NATs (both dial each other at once, from their listen ports).
               --log-level, --log-format   as for 'shoal up'
             example:
               shoal tracker --db /var/lib/shoal/tracker.db
               shoal up --tracker http://tracker.example:7423
+            """,
+        ["relay"] = """
+            shoal relay [--listen HOST:PORT] [--rate RATE] [--sessions N] [--log-level LEVEL] [--log-format plain|json|systemd]
+              Runs a relay until Ctrl-C or SIGTERM: nodes behind NATs that cannot punch a hole to each other talk
+              through it. It forwards bytes of the nodes' own end-to-end TLS, so it can neither read nor alter what
+              passes; only members of a network (proven with the network's key) may use it, and each network gets
+              at most --sessions sessions and --rate bytes per second (both directions together).
+              --listen    address to serve on (default [::]:7424, every interface)
+              --rate      bytes per second per network, e.g. 20M (default 32M; 0 = unlimited)
+              --sessions  relayed sessions at once per network (default 16)
+            example:
+              shoal relay --listen [::]:7424
+              shoal tracker --relay relay.example:7424       # offered to every node of the tracker
+              shoal config relays relay.example:7424         # or set on a node
             """,
         ["top"] = """
             shoal top

@@ -50,6 +50,7 @@ public sealed class ProgressLine(TextWriter output, bool redirected) : IDisposab
 
     public static string Describe(TransferDto t)
     {
+        if (t.State == "diskfull") return $"{Name(t.Name)}  waiting for disk space: {t.Error}";
         if (t.State == "waiting" || t.TotalChunks == 0)
         {
             return $"{Name(t.Name)}  waiting for a node that has it…{(t.Error is null ? "" : $" ({t.Error})")}";

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Shoal.Net.Connections;
 using Shoal.Node.Folder;
 using Shoal.Node.Home;
 using Shoal.Node.Replication;
@@ -30,6 +31,9 @@ public sealed record NodeOptions(NodeHome Home)
 
     public long? DownloadLimit { get; init; }
 
+    /// <summary>Overrides the config's <c>maxPeers</c> for this run.</summary>
+    public int? MaxPeers { get; init; }
+
     public FolderOptions FolderOptions { get; init; } = new();
 
     public long? StoreQuota { get; init; }
@@ -38,6 +42,9 @@ public sealed record NodeOptions(NodeHome Home)
 
     /// <summary>Overrides the config's <c>downAfterSeconds</c> (and <see cref="PutOptions"/>'s) for this run.</summary>
     public TimeSpan? DownAfter { get; init; }
+
+    /// <summary>Pings and the silence that closes a link; tests shorten them to see a stalled link recover quickly.</summary>
+    public KeepAlive KeepAlive { get; init; } = KeepAlive.Default;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

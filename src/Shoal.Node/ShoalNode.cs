@@ -13,6 +13,7 @@ using Shoal.Core;
 using Shoal.Net;
 using Shoal.Net.Connections;
 using Shoal.Net.Discovery;
+using Shoal.Net.Relay;
 using Shoal.Net.Tracking;
 using Shoal.Node.Api;
 using Shoal.Node.Content;
@@ -38,8 +39,18 @@ public sealed class ShoalNode : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TokenBucket _uploadLimit;
     private readonly TokenBucket _downloadLimit;
+
+    /// <summary>
+    /// Chunks being served at once across all peers (each connection also has its own, smaller bound): with many
+    /// downloaders at once the seed's memory stays at this many chunk buffers, and each still gets its turn.
+    /// </summary>
+    private readonly SemaphoreSlim _sendBuffers = new(SendBuffers);
+
+    private const int SendBuffers = 32;
     private WebApplication? _api;
     private LanDiscovery? _discovery;
+    private readonly SocketsHttpHandler _listenPortHandler;
+    private RelayServer? _relay;
     private readonly CancellationTokenSource _stopping = new();
     private Task _sampling = Task.CompletedTask;
 
@@ -72,7 +83,11 @@ public sealed class ShoalNode : IAsyncDisposable
             Subnets,
             _catalog,
             loggerFactory.CreateLogger("shoal.peers"),
-            Time);
+            Time)
+        {
+            MaxConnections = options.MaxPeers ?? config.MaxPeers,
+            KeepAlive = options.KeepAlive,
+        };
         Transfers = new TransferManager(
             Home, identity.DeviceId, _catalog, Library, Availability,
             Connections.Get, Connections.Broadcast, OnBadData, _downloadLimit, new SwarmOptions(),
@@ -94,13 +109,21 @@ public sealed class ShoalNode : IAsyncDisposable
             options.PutOptions with { DownAfter = options.DownAfter ?? TimeSpan.FromSeconds(config.DownAfterSeconds) },
             loggerFactory.CreateLogger("shoal.put"),
             Time);
+        _listenPortHandler = NatTraversal.ListenPortHandler(() => ListenEndPoint);
         Trackers = new Trackers(
             TrackerUrls(config.Trackers.Concat(options.Trackers)),
             identity,
             membership,
-            new TrackerEnvironment(() => (Name, ListenEndPoint.Port, AdvertisedAddresses(ListenEndPoint)), Library.Inventory, DialTracked),
+            new TrackerEnvironment(() => (Name, ListenEndPoint.Port, AdvertisedAddresses(ListenEndPoint)), Library.Inventory, DialTracked)
+            {
+                ListenPortHandler = _listenPortHandler,
+                OnSignal = signal => Traversal?.OnSignal(signal),
+            },
             Time,
             loggerFactory);
+        Traversal = new NatTraversal(
+            identity.DeviceId, Connections, Trackers, () => Config.Relays, device => Refusal(device) is not null, TraversalOptions.Default,
+            loggerFactory.CreateLogger("shoal.nat"), Time);
         Library.Offered += entry =>
         {
             Connections.Broadcast(new Inventory(Reset: false, [entry]));
@@ -150,6 +173,12 @@ public sealed class ShoalNode : IAsyncDisposable
     public PeerReputation Reputation { get; }
 
     public Trackers Trackers { get; }
+
+    /// <summary>Hole punching and relays, for members behind NATs.</summary>
+    public NatTraversal Traversal { get; }
+
+    /// <summary>Where this node relays for members of its network (config <c>relayListen</c>), if it does.</summary>
+    public IPEndPoint? RelayEndPoint => _relay?.EndPoint;
 
     public RevocationList Revocations { get; }
 
@@ -247,6 +276,13 @@ public sealed class ShoalNode : IAsyncDisposable
 
         if (options.Discovery ?? Config.Discovery) StartDiscovery(options.DiscoveryPort ?? Config.DiscoveryPort);
         Trackers.Start();
+        Traversal.Start();
+        if (Config.RelayListen is { Length: > 0 } relayListen)
+        {
+            _relay = RelayServer.Start(Endpoints.ParseListen(relayListen, NatTraversal.DefaultRelayPort), new RelayLimits(), LoggerFactory.CreateLogger("shoal.relay"), Time);
+            _logger.LogInformation("Relaying for members on {Relay}", _relay.EndPoint);
+        }
+
         _sampling = Task.Run(SampleRatesAsync);
 
         _logger.LogInformation("Node {Name} ({Device}) listening on {Listen}; API on {Api}", Name, DeviceId, ListenEndPoint, ApiUrl);
@@ -325,6 +361,7 @@ public sealed class ShoalNode : IAsyncDisposable
         {
             if (!TrackerDeviceId.TryParse(peer.Device, out var device)) continue;
             if (device == DeviceId || Connections.Get(device) is { IsOpen: true } || Refusal(device) is not null) continue;
+            Traversal.OnTrackedPeers([peer]);
             foreach (var address in peer.Addresses) Connections.AddStaticPeer(address);
         }
     }
@@ -407,19 +444,31 @@ public sealed class ShoalNode : IAsyncDisposable
         changed.Save(Home);
     }
 
-    /// <summary>Indexes and shares files (a directory: every file in it), recording progress in <see cref="Indexing"/>.</summary>
-    public async Task<IReadOnlyList<LocalFile>> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken)
+    /// <summary>
+    /// Indexes and shares files (a directory: every file in it), recording progress in <see cref="Indexing"/>. A file that
+    /// cannot be read is skipped and returned with why, and the others are shared all the same.
+    /// </summary>
+    public async Task<(IReadOnlyList<LocalFile> Shared, IReadOnlyList<(string Path, string Error)> Skipped)> ShareAsync(IEnumerable<string> paths, CancellationToken cancellationToken)
     {
         var requested = paths.Select(Path.GetFullPath).ToList();
         var files = Library.ExpandPaths(requested).ToList();
         using var job = Indexing.Start("share", requested, files);
         var shared = new List<LocalFile>();
+        var skipped = new List<(string Path, string Error)>();
         foreach (var file in files)
         {
-            shared.Add(await Library.IndexAndAddAsync(file, LocalFileKind.Shared, job.Next(file), cancellationToken).ConfigureAwait(false));
+            try
+            {
+                shared.Add(await Library.IndexAndAddAsync(file, LocalFileKind.Shared, job.Next(file), cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException && !DiskSpace.IsFull(e))
+            {
+                _logger.LogWarning("Skipped {Path}: {Error}", file, e.Message);
+                skipped.Add((file, e.Message));
+            }
         }
 
-        return shared;
+        return (shared, skipped);
     }
 
     private string NameOf(DeviceId device) =>
@@ -482,6 +531,22 @@ public sealed class ShoalNode : IAsyncDisposable
         connection.Send(new Inventory(first, batch));
     }
 
+    /// <summary>
+    /// Peers' file lists are kept only so that <c>ls</c> can show files of offline peers: on a full disk they are left
+    /// as they were rather than cutting the link that brought them.
+    /// </summary>
+    private void RememberPeerFiles(Action update)
+    {
+        try
+        {
+            update();
+        }
+        catch (DiskFullException e)
+        {
+            _logger.LogWarning("Peers' file lists are not saved: {Error}", e.Message);
+        }
+    }
+
     private void OnBadData(DeviceId peer, FileId file, int chunk)
     {
         _logger.LogWarning("{Peer} sent chunk {Chunk} of {File} with the wrong hash: discarded", peer.ShortForm, chunk, file.ShortForm);
@@ -498,7 +563,10 @@ public sealed class ShoalNode : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _sampling.ConfigureAwait(false);
         if (_discovery is not null) await _discovery.DisposeAsync().ConfigureAwait(false);
+        await Traversal.DisposeAsync().ConfigureAwait(false);
         await Trackers.DisposeAsync().ConfigureAwait(false);
+        _listenPortHandler.Dispose();
+        if (_relay is not null) await _relay.DisposeAsync().ConfigureAwait(false);
         if (_api is not null)
         {
             await _api.StopAsync().ConfigureAwait(false);
@@ -535,10 +603,15 @@ public sealed class ShoalNode : IAsyncDisposable
         public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>
             node._uploadLimit.WaitAsync(bytes, cancellationToken);
 
+        public async ValueTask AcquireSendBufferAsync(CancellationToken cancellationToken) =>
+            await node._sendBuffers.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        public void ReleaseSendBuffer() => node._sendBuffers.Release();
+
         public void OnInventory(PeerConnection connection, Inventory inventory)
         {
             node.Availability.Apply(connection.RemoteId, inventory);
-            node._catalog.SetPeerFiles([.. inventory.Entries.Select(e => new PeerFileRecord(connection.RemoteId, e.Id, e.Name, e.Size, e.ChunkCount, e.Chunks))]);
+            node.RememberPeerFiles(() => node._catalog.SetPeerFiles([.. inventory.Entries.Select(e => new PeerFileRecord(connection.RemoteId, e.Id, e.Name, e.Size, e.ChunkCount, e.Chunks))]));
             foreach (var entry in inventory.Entries)
             {
                 if (node.Availability.Get(connection.RemoteId, entry.Id) is { } remote) node.Transfers.OnAvailable(connection.RemoteId, remote);
@@ -554,7 +627,7 @@ public sealed class ShoalNode : IAsyncDisposable
         public void OnRemoved(PeerConnection connection, Removed removed)
         {
             node.Availability.ApplyRemoved(connection.RemoteId, removed.File);
-            node._catalog.RemovePeerFile(connection.RemoteId, removed.File);
+            node.RememberPeerFiles(() => node._catalog.RemovePeerFile(connection.RemoteId, removed.File));
             node.Transfers.OnWithdrawn(connection.RemoteId, removed.File);
         }
 
@@ -581,6 +654,8 @@ public sealed class ShoalNode : IAsyncDisposable
         {
             Interlocked.Add(ref node._uploadedClosed, connection.ChunkBytesSent);
             Interlocked.Add(ref node._downloadedClosed, connection.ChunkBytesReceived);
+            // A link lost to the network (a reset, a record that fails TLS's check) closes no other way that is logged.
+            node._logger.LogInformation("Link to {Peer} ({Device}) ended: {Reason}", connection.RemoteName, connection.RemoteId.ShortForm, reason);
             node.Connections.Forget(connection);
             node.Folder.OnDisconnected(connection);
             if (node.Connections.Get(connection.RemoteId) is null)

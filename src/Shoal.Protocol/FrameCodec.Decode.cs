@@ -117,7 +117,16 @@ public static partial class FrameCodec
 
         if (!TryReadString(ref reader, Hello.MaxNameBytes, "Hello name", out var name, out error)) return false;
         if (!TryReadUInt16(ref reader, out var listenPort)) return Fail(out error, BodyEndsEarly);
-        message = new Hello(version, network, nonce, name, listenPort);
+        var observed = "";
+        if (reader.Remaining > 0)
+        {
+            if (!TryReadString(ref reader, Hello.MaxObservedAddressBytes, "Hello observed address", out observed, out error)) return false;
+
+            // One encoding per hello: an empty address is left out, never sent as an empty string.
+            if (observed.Length == 0) return Fail(out error, "Hello observed address is present but empty");
+        }
+
+        message = new Hello(version, network, nonce, name, listenPort, observed);
         return true;
     }
 
@@ -137,7 +146,9 @@ public static partial class FrameCodec
         if (!TryReadUInt16(ref reader, out var reason)) return Fail(out error, BodyEndsEarly);
         if (!Enum.IsDefined((CloseReason)reason)) return Fail(out error, $"unknown close reason {reason}");
         if (!TryReadString(ref reader, Close.MaxTextBytes, "Close text", out var text, out error)) return false;
-        message = new Close((CloseReason)reason, text);
+        ushort retryAfter = 0;
+        if ((CloseReason)reason == CloseReason.Busy && !TryReadUInt16(ref reader, out retryAfter)) return Fail(out error, BodyEndsEarly);
+        message = new Close((CloseReason)reason, text, retryAfter);
         return true;
     }
 

@@ -49,6 +49,7 @@ public static partial class FrameCodec
                 writer.WriteBytes(hello.Nonce);
                 writer.WriteString(hello.Name);
                 writer.WriteUInt16(hello.ListenPort);
+                if (hello.ObservedAddress.Length > 0) writer.WriteString(hello.ObservedAddress);
                 break;
             case Auth auth:
                 writer.WriteBytes(auth.Proof);
@@ -56,6 +57,7 @@ public static partial class FrameCodec
             case Close close:
                 writer.WriteUInt16((ushort)close.Reason);
                 writer.WriteString(close.Text);
+                if (close.Reason == CloseReason.Busy) writer.WriteUInt16(close.RetryAfterSeconds);
                 break;
             case Ping ping:
                 writer.WriteUInt64(ping.Payload);
@@ -159,7 +161,7 @@ public static partial class FrameCodec
         {
             Hello hello => MeasureHello(hello),
             Auth auth => MeasureFixedBytes(auth.Proof, Auth.ProofSize, "Auth proof"),
-            Close close => CloseFixedSize + MeasureCloseText(close),
+            Close close => CloseFixedSize + MeasureCloseText(close) + (close.Reason == CloseReason.Busy ? 2 : 0),
             Ping or Pong => 8,
             Inventory inventory => MeasureInventory(inventory),
             Have have => Hash256.Size + MeasureIndex(have.ChunkIndex, "Have chunk index"),
@@ -204,7 +206,8 @@ public static partial class FrameCodec
     private static int MeasureHello(Hello hello)
     {
         MeasureFixedBytes(hello.Nonce, Hello.NonceSize, "Hello nonce");
-        return HelloFixedSize + MeasureString(hello.Name, Hello.MaxNameBytes, "Hello name");
+        var observed = hello.ObservedAddress is { Length: 0 } ? 0 : 2 + MeasureString(hello.ObservedAddress, Hello.MaxObservedAddressBytes, "Hello observed address");
+        return HelloFixedSize + MeasureString(hello.Name, Hello.MaxNameBytes, "Hello name") + observed;
     }
 
     private static int MeasureCloseText(Close close)

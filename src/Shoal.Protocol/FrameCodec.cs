@@ -138,9 +138,9 @@ public static partial class FrameCodec
     /// </summary>
     private static (int Min, int Max) BodyLengthRange(MessageType type) => type switch
     {
-        MessageType.Hello => (HelloFixedSize, HelloFixedSize + Hello.MaxNameBytes),
+        MessageType.Hello => (HelloFixedSize, HelloFixedSize + Hello.MaxNameBytes + 2 + Hello.MaxObservedAddressBytes),
         MessageType.Auth => (Auth.ProofSize, Auth.ProofSize),
-        MessageType.Close => (CloseFixedSize, CloseFixedSize + Close.MaxTextBytes),
+        MessageType.Close => (CloseFixedSize, CloseFixedSize + Close.MaxTextBytes + 2),
         MessageType.Ping or MessageType.Pong => (8, 8),
         MessageType.Inventory => (InventoryFixedSize, MaxBodyLength),
         MessageType.Have => (Hash256.Size + 4, Hash256.Size + 4),

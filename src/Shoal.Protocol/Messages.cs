@@ -40,6 +40,9 @@ public enum CloseReason : ushort
     ShuttingDown = 6,
     Timeout = 7,
     Revoked = 8,
+
+    /// <summary>The node has as many peers as it takes: not an error; dial again after <see cref="Close.RetryAfterSeconds"/>.</summary>
+    Busy = 9,
 }
 
 public enum ErrorCode : ushort
@@ -67,10 +70,15 @@ public abstract record Message
 }
 
 /// <summary>First frame each way inside TLS. The nonce makes the membership proof unique to this session.</summary>
-public sealed record Hello(ushort ProtocolVersion, NetworkId Network, byte[] Nonce, string Name, ushort ListenPort) : Message
+/// <param name="ObservedAddress">
+/// Where the sender sees this connection's other end (host:port): behind a NAT, the receiver's public address as its
+/// peers see it. Empty where the sender cannot see it (a relayed link); left out of the frame when empty.
+/// </param>
+public sealed record Hello(ushort ProtocolVersion, NetworkId Network, byte[] Nonce, string Name, ushort ListenPort, string ObservedAddress = "") : Message
 {
     public const int NonceSize = 32;
     public const int MaxNameBytes = 128;
+    public const int MaxObservedAddressBytes = 64;
 
     public override MessageType Type => MessageType.Hello;
 }
@@ -83,7 +91,8 @@ public sealed record Auth(byte[] Proof) : Message
     public override MessageType Type => MessageType.Auth;
 }
 
-public sealed record Close(CloseReason Reason, string Text) : Message
+/// <param name="RetryAfterSeconds">Only with <see cref="CloseReason.Busy"/> (and only then on the wire): when to dial again.</param>
+public sealed record Close(CloseReason Reason, string Text, ushort RetryAfterSeconds = 0) : Message
 {
     public const int MaxTextBytes = 1024;
 

@@ -30,11 +30,18 @@ public sealed partial class Catalog : IDisposable
 
     private readonly Lock _gate = new();
     private readonly SqliteConnection _connection;
+
+    /// <summary>Where the database is, for saying which disk is full.</summary>
+    private readonly string _directory;
     private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private SqliteTransaction? _transaction;
     private bool _disposed;
 
-    private Catalog(SqliteConnection connection) => _connection = connection;
+    private Catalog(SqliteConnection connection, string directory)
+    {
+        _connection = connection;
+        _directory = directory;
+    }
 
     /// <summary>The schema version this build creates and expects (PRAGMA user_version).</summary>
     public static int SchemaVersion => CatalogSchema.Migrations.Count;
@@ -70,7 +77,7 @@ public sealed partial class Catalog : IDisposable
             }
 
             CatalogSchema.Migrate(connection);
-            return new Catalog(connection);
+            return new Catalog(connection, Path.GetDirectoryName(fullPath)!);
         }
         catch
         {
@@ -378,6 +385,11 @@ public sealed partial class Catalog : IDisposable
                 body();
                 transaction.Commit();
             }
+            catch (SqliteException e) when (DiskSpace.IsFull(e))
+            {
+                // SQLite rolls back and the database stays as it was; the caller learns which disk to free.
+                throw new DiskFullException(_directory, DiskSpace.CatalogRoom, e);
+            }
             finally
             {
                 _transaction = null;
@@ -389,7 +401,14 @@ public sealed partial class Catalog : IDisposable
     {
         lock (_gate)
         {
-            return Prepare(sql, parameters).ExecuteNonQuery();
+            try
+            {
+                return Prepare(sql, parameters).ExecuteNonQuery();
+            }
+            catch (SqliteException e) when (DiskSpace.IsFull(e))
+            {
+                throw new DiskFullException(_directory, DiskSpace.CatalogRoom, e);
+            }
         }
     }
 

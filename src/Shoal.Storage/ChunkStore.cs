@@ -106,6 +106,11 @@ public sealed class ChunkStore
             DurableFileSystem.FlushDirectory(Path.GetDirectoryName(path)!);
             stored = true;
         }
+        catch (IOException e) when (DiskSpace.IsFull(e))
+        {
+            // The quota is what the node may use, not what the disk has left.
+            throw new DiskFullException(Directory, data.Length, e);
+        }
         finally
         {
             lock (_gate)

@@ -114,7 +114,16 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
         // Once every chunk is verified any write is a duplicate, so this also covers writes during completion.
         if (IsVerified(index)) return;
 
-        await RandomAccess.WriteAsync(_handle, data, chunk.Offset, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RandomAccess.WriteAsync(_handle, data, chunk.Offset, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (DiskSpace.IsFull(e))
+        {
+            // Where preallocation is not supported the file fills in as chunks arrive; this chunk stays unverified.
+            throw new DiskFullException(Path.GetDirectoryName(PartialPath)!, data.Length, e);
+        }
+
         _catalog.MarkChunkVerified(Manifest.Id, index);
         lock (_gate) _verified.Set(index);
 
@@ -169,8 +178,18 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
             await Task.Run(() => RandomAccess.FlushToDisk(_handle), cancellationToken).ConfigureAwait(false);
 
             var directory = Path.GetFullPath(targetDirectory);
-            Directory.CreateDirectory(directory);
-            var finalPath = await MoveIntoAsync(directory, fileName, cancellationToken).ConfigureAwait(false);
+            string finalPath;
+            try
+            {
+                Directory.CreateDirectory(directory);
+                finalPath = await MoveIntoAsync(directory, fileName, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e) when (DiskSpace.AsFull(e, directory, Manifest.Size) is { } full)
+            {
+                // Another file system with too little room for the copy: the partial file and its verified chunks stay.
+                throw full;
+            }
+
             Volatile.Write(ref _state, Completed);
             return finalPath;
         }
@@ -212,6 +231,10 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
         catch (IOException) when (File.Exists(path))
         {
             return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, share, FileOptions.Asynchronous);
+        }
+        catch (IOException e) when (DiskSpace.AsFull(e, Path.GetDirectoryName(path)!, size) is { } full)
+        {
+            throw full;
         }
     }
 

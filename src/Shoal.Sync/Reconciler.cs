@@ -36,7 +36,11 @@ public static class Reconciler
     /// path we never had, where it is the remote's so the caller may record the tombstone (and so not ask again),
     /// or may drop it.
     /// </remarks>
-    public static SyncDecision Decide(FileRecord? local, FileRecord remote)
+    /// <param name="localSuperseded">
+    /// A peer holds a version newer than <paramref name="local"/>: it saw our record and moved on, so ours neither
+    /// wins a conflict with <paramref name="remote"/> nor holds an edit that a conflict copy would have to save.
+    /// </param>
+    public static SyncDecision Decide(FileRecord? local, FileRecord remote, bool localSuperseded = false)
     {
         ArgumentNullException.ThrowIfNull(remote);
         if (local is null) return new(remote.Deleted ? SyncAction.None : SyncAction.Apply, remote.Version);
@@ -54,6 +58,7 @@ public static class Reconciler
         // so whichever record ends up on both nodes carries it and neither side sees a conflict again.
         var merged = local.Version.Merge(remote.Version);
         if (SameOnDisk(local, remote)) return new(SyncAction.AdoptVersion, merged);
+        if (localSuperseded) return new(SyncAction.Apply, merged);
         if (!RemoteWins(local, remote)) return new(SyncAction.None, local.Version);
 
         // A winning remote is always live (a deletion never beats a live record). Only a live local file holds an
@@ -61,6 +66,26 @@ public static class Reconciler
         // the permissions change.
         var keepLocal = !local.Deleted && local.IsFile && !local.SameContentAs(remote);
         return new(keepLocal ? SyncAction.ApplyKeepingLocalAsConflict : SyncAction.Apply, merged);
+    }
+
+    /// <summary>
+    /// The record to follow among several for one path (what the peers hold): of those no other one supersedes, the
+    /// conflict winner; -1 for none. Only records nobody superseded may compete: <see cref="RemoteWins"/> between a
+    /// superseded record and the rest is no order (an edit can lose to one record's later edit and beat the deletion
+    /// that superseded that edit), and nodes that looked at them in different orders would follow different ones.
+    /// </summary>
+    public static int Winner(IReadOnlyList<FileRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var winner = -1;
+        for (var i = 0; i < records.Count; i++)
+        {
+            var candidate = records[i];
+            if (records.Any(other => other.Version.Compare(candidate.Version) == Causality.Newer)) continue;
+            if (winner < 0 || (candidate.Version.Compare(records[winner].Version) != Causality.Equal && RemoteWins(records[winner], candidate))) winner = i;
+        }
+
+        return winner;
     }
 
     /// <summary>

@@ -58,12 +58,15 @@ internal static class RequestValidation
         var hex = new string[devices.Count];
         for (var i = 0; i < devices.Count; i++)
         {
-            if (!TrackerDeviceId.TryParse(devices[i], out var device)) throw new InvalidRequestException($"devices[{i}]: not a device id (64 hex digits)");
-            hex[i] = TrackerDeviceId.Format(device);
+            hex[i] = Device(devices[i], $"devices[{i}]");
         }
 
         return (hex, Limit(request.Limit));
     }
+
+    /// <summary>A device id in the form the tracker stores it.</summary>
+    public static string Device(string? text, string field) =>
+        TrackerDeviceId.TryParse(text, out var device) ? TrackerDeviceId.Format(device) : throw new InvalidRequestException($"{field}: not a device id (64 hex digits)");
 
     private static int Limit(int limit) => Math.Clamp(limit, 1, TrackerLimits.MaxResults);
 

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Shoal.Net.Tracking;
+using Shoal.Tracker.Nat;
 using Shoal.Tracker.Storage;
 
 namespace Shoal.Tracker;
@@ -23,6 +24,12 @@ internal sealed class TrackerApi(ITrackerStore store, TrackerOptions options, IL
 
     private readonly TrackerRequestVerifier _verifier = new();
     private readonly int _intervalSeconds = Math.Max(1, (int)options.Interval.TotalSeconds);
+    private readonly Reachability _reachability = new(options.ConnectBack ?? Reachability.ConnectAsync, options.Time);
+    private readonly PunchBoard _punches = new(options.Time);
+    private readonly IReadOnlyList<string> _relays = [.. options.Relays];
+
+    /// <summary>A long poll answers within this even if the node asked for longer, well before proxies give up on it.</summary>
+    private const int MaxWaitSeconds = 30;
 
     /// <summary>A registration lasts three intervals: a node may miss two announces before it counts as gone.</summary>
     private readonly TimeSpan _lifetime = 3 * options.Interval;
@@ -37,6 +44,8 @@ internal sealed class TrackerApi(ITrackerStore store, TrackerOptions options, IL
         Map(app, TrackerPaths.Holders, TrackerJson.Default.HoldersRequest, TrackerJson.Default.HoldersResponse, HoldersAsync);
         Map(app, TrackerPaths.Peers, TrackerJson.Default.PeersRequest, TrackerJson.Default.PeersResponse, PeersAsync);
         Map(app, TrackerPaths.Leave, TrackerJson.Default.LeaveRequest, TrackerJson.Default.LeaveResponse, LeaveAsync);
+        Map(app, TrackerPaths.Signals, TrackerJson.Default.SignalsRequest, TrackerJson.Default.SignalsResponse, SignalsAsync);
+        Map(app, TrackerPaths.Punch, TrackerJson.Default.PunchRequest, TrackerJson.Default.PunchResponse, PunchAsync);
     }
 
     private void Map<TRequest, TResponse>(IEndpointRouteBuilder app, string path, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, Handler<TRequest, TResponse> handler) =>
@@ -46,7 +55,8 @@ internal sealed class TrackerApi(ITrackerStore store, TrackerOptions options, IL
     {
         var announce = RequestValidation.Announce(request, context.Connection.RemoteIpAddress ?? IPAddress.Loopback);
         var wasLive = await store.AnnounceAsync(sender, announce.Registration, announce.Reset, announce.Changes, now, now + _lifetime, context.RequestAborted).ConfigureAwait(false);
-        return new AnnounceResponse(_intervalSeconds, announce.ObservedAddress, NeedsReset: !wasLive && !announce.Reset);
+        var reachable = _reachability.Check(sender.Network, sender.DeviceHex, IPEndPoint.Parse(announce.ObservedAddress));
+        return new AnnounceResponse(_intervalSeconds, announce.ObservedAddress, NeedsReset: !wasLive && !announce.Reset, reachable, _relays);
     }
 
     private async Task<FilesResponse> FilesAsync(HttpContext context, TrackerSender sender, FilesRequest request, DateTimeOffset now)
@@ -64,7 +74,25 @@ internal sealed class TrackerApi(ITrackerStore store, TrackerOptions options, IL
     private async Task<PeersResponse> PeersAsync(HttpContext context, TrackerSender sender, PeersRequest request, DateTimeOffset now)
     {
         var (devices, limit) = RequestValidation.Peers(request);
-        return new PeersResponse(await store.PeersAsync(sender, devices, limit, now, context.RequestAborted).ConfigureAwait(false));
+        var peers = await store.PeersAsync(sender, devices, limit, now, context.RequestAborted).ConfigureAwait(false);
+        return new PeersResponse([.. peers.Select(p => p with { Reachable = _reachability.Get(sender.Network, p.Device) })]);
+    }
+
+    private async Task<SignalsResponse> SignalsAsync(HttpContext context, TrackerSender sender, SignalsRequest request, DateTimeOffset now)
+    {
+        var wait = TimeSpan.FromSeconds(Math.Clamp(request.WaitSeconds, 0, MaxWaitSeconds));
+        if (!await store.IsLiveAsync(sender, now, context.RequestAborted).ConfigureAwait(false)) throw new InvalidRequestException("announce first: this device is not registered");
+        var remote = context.Connection.RemoteIpAddress ?? IPAddress.Loopback;
+        var observed = new IPEndPoint(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote, context.Connection.RemotePort).ToString();
+        var signals = await _punches.WaitAsync(sender.Network, sender.DeviceHex, observed, wait, context.RequestAborted).ConfigureAwait(false);
+        return new SignalsResponse(observed, signals);
+    }
+
+    private async Task<PunchResponse> PunchAsync(HttpContext context, TrackerSender sender, PunchRequest request, DateTimeOffset now)
+    {
+        var target = RequestValidation.Device(request.Device, "device");
+        var live = await store.PeersAsync(sender, [target], 1, now, context.RequestAborted).ConfigureAwait(false);
+        return live.Count == 0 ? new PunchResponse(null, 0, "that device is not registered here") : _punches.Punch(sender.Network, sender.DeviceHex, target);
     }
 
     private async Task<LeaveResponse> LeaveAsync(HttpContext context, TrackerSender sender, LeaveRequest request, DateTimeOffset now) =>

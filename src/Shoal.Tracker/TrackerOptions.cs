@@ -16,6 +16,12 @@ public sealed class TrackerOptions
     /// <summary>How often nodes are told to announce; a registration not renewed for three intervals expires.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Relays (HOST:PORT) offered to every network in announce answers.</summary>
+    public IReadOnlyList<string> Relays { get; init; } = [];
+
+    /// <summary>Whether a node answers at an address (default: a TCP connect); tests replace it.</summary>
+    public Func<System.Net.IPEndPoint, CancellationToken, Task<bool>>? ConnectBack { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;

@@ -85,7 +85,7 @@ public sealed class CliSurfaceFixture : IAsyncLifetime
 public sealed class CliSurfaceTests(CliSurfaceFixture fixture) : IClassFixture<CliSurfaceFixture>
 {
     private static readonly string[] Commands =
-        ["init", "invite", "up", "status", "peers", "share", "put", "get", "transfers", "pause", "resume", "ls", "folder", "rm", "revoke", "config", "password", "top", "tracker", "completion", "help"];
+        ["init", "invite", "up", "status", "peers", "share", "put", "get", "transfers", "pause", "resume", "ls", "folder", "rm", "revoke", "config", "password", "top", "tracker", "relay", "completion", "help"];
 
     /// <summary>Every command's exit codes: 0 success, 1 failure, 2 usage, 3 node not running, 4 put short of copies.</summary>
     public static TheoryData<string, int> ExitCodes => new()
@@ -176,6 +176,9 @@ public sealed class CliSurfaceTests(CliSurfaceFixture fixture) : IClassFixture<C
         { "tracker --listen 127.0.0.1:{apiport} --db {db}", 1 },
         { "tracker --interval 0", 2 },
         { "tracker --bogus", 2 },
+        { "relay --bogus", 2 },
+        { "relay --sessions 0", 2 },
+        { "relay --listen nowhere:1", 2 },
 
         { "completion bash", 0 },
         { "completion zsh", 0 },

@@ -3,6 +3,7 @@ using Shoal.Core;
 using Shoal.Core.Folder;
 using Shoal.Integration.Tests.Support;
 using Shoal.Node.Api;
+using Shoal.Node.Home;
 using Shoal.Protocol;
 
 namespace Shoal.Integration.Tests;
@@ -22,7 +23,7 @@ public sealed class FolderSyncTests
         return (a, b, c);
     }
 
-    private static async Task WaitForFileAsync(TestNode node, string relative, string sha256)
+    internal static async Task WaitForFileAsync(TestNode node, string relative, string sha256)
     {
         try
         {
@@ -64,7 +65,7 @@ public sealed class FolderSyncTests
         return TestFiles.Sha256(path);
     }
 
-    private static async Task<FolderDto> FolderAsync(TestNode node) =>
+    internal static async Task<FolderDto> FolderAsync(TestNode node) =>
         (await node.Api.GetFromJsonAsync("api/folder?events=1000", ApiJson.Default.FolderDto))!;
 
     private static IEnumerable<string> FilesUnder(TestNode node) =>
@@ -304,5 +305,37 @@ public sealed class FolderSyncTests
         await WaitForFileAsync(b, "big.bin", second);
 
         Assert.Equal(["big.bin"], FilesUnder(b));
+    }
+
+    [Fact]
+    public async Task A_folder_whose_disk_is_gone_waits_for_the_retry_instead_of_spinning()
+    {
+        var a = await TestNode.StartFoundingAsync("a");
+        await using var _ = a;
+        var log = new LogCapture();
+        var b = await TestNode.StartAsync(
+            "b", NodeSetup.CreateInvite(a.Node.Home, [a.Address]), [a.Address],
+            configure: o => o with { LoggerFactory = log, FolderOptions = o.FolderOptions with { RetryInterval = TimeSpan.FromHours(1), RescanInterval = TimeSpan.FromHours(1) } });
+        await using var __ = b;
+        await b.WaitForPeerAsync(a);
+        var first = Write(a, "doc.txt", "v1");
+        await WaitForFileAsync(b, "doc.txt", first);
+
+        // B's folder disappears (an unmounted disk), then A changes the file: B finds its copy missing, cannot
+        // rescan, and must not go round deciding, rescanning and failing again without pause.
+        Directory.Delete(b.Folder, recursive: true);
+        Write(a, "doc.txt", "v2");
+        static int Failures(LogCapture log) => log.Lines.Count(l => l.Contains("failed", StringComparison.Ordinal) && l.Contains("Scanning", StringComparison.Ordinal));
+        await Eventually.TrueAsync(() => Failures(log) > 0, "B to fail to scan its missing folder", SyncTimeout);
+        await Eventually.TrueAsync(async () => (await FolderAsync(b)).NeedFiles > 0, "B to hold the change as waiting", SyncTimeout);
+
+        // With no retry due for an hour, nothing more may happen: watched for a second, in which a loop would log
+        // thousands of failures.
+        var settled = Failures(log);
+        for (var i = 0; i < 20; i++)
+        {
+            await Task.Delay(50);
+            Assert.True(Failures(log) <= settled + 2, $"B kept scanning its missing folder: {Failures(log)} failures");
+        }
     }
 }

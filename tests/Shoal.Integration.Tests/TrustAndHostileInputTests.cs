@@ -132,4 +132,25 @@ public sealed class TrustAndHostileInputTests
         Assert.All(received, m => Assert.True(m is Hello or Close, $"unexpected {m.Type}"));
         Assert.Empty(a.Node.Connections.Connections);
     }
+
+    [Fact]
+    public async Task A_member_offering_a_manifest_that_does_not_hash_to_the_link_is_not_believed()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        var wanted = await FileIndexer.IndexFileAsync(TestFiles.Create(a.Directory.Combine("src", "wanted.bin"), 1024 * 1024, seed: 15), null, CancellationToken.None);
+        var other = TestFiles.Create(a.Directory.Combine("src", "other.bin"), 1024 * 1024, seed: 16);
+        var otherManifest = await FileIndexer.IndexFileAsync(other, null, CancellationToken.None);
+        await using var liar = await ScriptedPeer.ConnectAsync(b, a.Node.Membership, "liar", other, otherManifest, offeredAs: wanted.Id);
+        await b.WaitForHoldersAsync(wanted.Id, 1);
+
+        var download = await b.StartDownloadAsync(new ShoalLink(wanted.Id, "wanted.bin").ToString());
+
+        var refused = await Eventually.ValueAsync(
+            async () => await b.TransferAsync(download.Id) is { Error: { } error } t && error.Contains("does not match the file id", StringComparison.Ordinal) ? t : null,
+            "b to refuse the liar's manifest");
+        Assert.Equal("waiting", refused.State);
+        Assert.Equal(0, liar.ChunksServed);
+        Assert.False(Directory.Exists(b.Downloads) && Directory.EnumerateFileSystemEntries(b.Downloads).Any(), "nothing is written under any name");
+    }
 }

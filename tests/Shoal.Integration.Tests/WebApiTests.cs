@@ -90,6 +90,16 @@ public sealed class WebApiTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_api_token_in_the_home_is_readable_by_its_owner_only()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+
+        // Other local users can reach 127.0.0.1 too: the token is what keeps them out.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(a.Node.Home.RuntimePath));
+    }
+
+    [Fact]
     public async Task An_upload_streams_to_disk_under_a_safe_name_and_is_shared()
     {
         await using var a = await TestNode.StartFoundingAsync("a");

@@ -57,9 +57,9 @@ public sealed class PeerConnectionServeTests
         var serverId = DeviceId.FromBytes(RandomNumberGenerator.GetBytes(32));
         var (clientStream, serverStream) = await LoopbackPair.ConnectAsync();
         var serverTask = PeerConnection.EstablishAsync(
-            serverStream, isClient: false, clientId, null, new LocalHello(serverId, membership, "server", 0), serverServices, NullLogger.Instance, TimeProvider.System, CancellationToken.None);
+            serverStream, isClient: false, clientId, null, LinkKind.Direct, new LocalHello(serverId, membership, "server", 0), serverServices, NullLogger.Instance, TimeProvider.System, CancellationToken.None);
         var client = await PeerConnection.EstablishAsync(
-            clientStream, isClient: true, serverId, null, new LocalHello(clientId, membership, "client", 0), new GatedServices(null, []), NullLogger.Instance, TimeProvider.System, CancellationToken.None);
+            clientStream, isClient: true, serverId, null, LinkKind.Direct, new LocalHello(clientId, membership, "client", 0), new GatedServices(null, []), NullLogger.Instance, TimeProvider.System, CancellationToken.None);
         var server = await serverTask;
         client.Start();
         server.Start();

@@ -54,7 +54,15 @@ public partial class InvalidBodyTests
         AssertInvalid(new Wire().U32(1).U16(1).U16(ErrorResponse.MaxTextBytes + 1).Frame(MessageType.ErrorResponse), "at most 1024");
 
         // The whole message is too large for its type, so the header alone rejects it.
-        AssertInvalid(HelloPrefix().Str(new string('a', Hello.MaxNameBytes + 1)).U16(1).Frame(MessageType.Hello), "outside");
+        var longest = HelloPrefix().Str(new string('a', Hello.MaxNameBytes)).U16(1).Str(new string('1', Hello.MaxObservedAddressBytes));
+        AssertInvalid(longest.U8(0).Frame(MessageType.Hello), "outside");
+    }
+
+    [Fact]
+    public void A_hello_observed_address_is_left_out_when_empty_and_bounded_when_present()
+    {
+        AssertInvalid(HelloPrefix().Str("n").U16(1).U16(0).Frame(MessageType.Hello), "present but empty");
+        AssertInvalid(HelloPrefix().Str("n").U16(1).Str(new string('1', Hello.MaxObservedAddressBytes + 1)).Frame(MessageType.Hello), "at most 64");
     }
 
     [Fact]
@@ -151,7 +159,7 @@ public partial class InvalidBodyTests
     public void Trailing_bytes_are_rejected()
     {
         AssertInvalid(new Wire().U16(0).Str("bye").U8(0).Frame(MessageType.Close), "trailing");
-        AssertInvalid(HelloPrefix().Str("n").U16(1).U8(0).Frame(MessageType.Hello), "trailing");
+        AssertInvalid(HelloPrefix().Str("n").U16(1).Str("1.2.3.4:5").U8(0).Frame(MessageType.Hello), "trailing");
         AssertInvalid(new Wire().U8(1).U16(0).U8(0).Frame(MessageType.Inventory), "trailing");
         AssertInvalid(InventoryWithOneEntry("a", 10, 10, 0).Bytes([0xFF, 0xC0, 0x00]).Frame(MessageType.Inventory), "trailing");
         AssertInvalid(ManifestPage(0, 0, 0, 0).Zeros(36).Frame(MessageType.ManifestResponse), "trailing");
@@ -167,11 +175,15 @@ public partial class InvalidBodyTests
     }
 
     [Theory]
-    [InlineData(9)]
+    [InlineData(10)]
     [InlineData(99)]
     [InlineData(0xFFFF)]
     public void Unknown_close_reasons_are_rejected(int reason) =>
         AssertInvalid(new Wire().U16(reason).Str("").Frame(MessageType.Close), "unknown close reason");
+
+    [Fact]
+    public void A_busy_close_without_its_retry_after_is_rejected() =>
+        AssertInvalid(new Wire().U16((int)CloseReason.Busy).Str("full").Frame(MessageType.Close), "ends before");
 
     [Theory]
     [InlineData(0)]

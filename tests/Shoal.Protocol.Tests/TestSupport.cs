@@ -188,10 +188,13 @@ internal static class Samples
     [
         new Hello(1, Network, Pattern(Hello.NonceSize, 1), "laptop — ünïcødé 🐟", 40123),
         new Hello(ushort.MaxValue, default, new byte[Hello.NonceSize], "", 0),
+        new Hello(1, Network, Pattern(Hello.NonceSize, 3), "behind a nat", 7420, "[2001:db8::7]:41000"),
         new Auth(Pattern(Auth.ProofSize, 2)),
         new Close(CloseReason.Banned, "go away"),
         new Close(CloseReason.Normal, ""),
         new Close(CloseReason.Timeout, "idle"),
+        new Close(CloseReason.Busy, "64 peers connected", 10),
+        new Close(CloseReason.Busy, "", ushort.MaxValue),
         new Ping(0),
         new Ping(ulong.MaxValue),
         new Pong(0x0102030405060708),

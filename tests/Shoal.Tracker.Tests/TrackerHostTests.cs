@@ -34,7 +34,8 @@ public sealed class TrackerHostTests(PostgresFixture postgres) : IDisposable
             tracker,
             seeder,
             new AnnounceRequest("seeder", 7420, ["192.168.1.5:7420", "0.0.0.0:7420", "[FD00::5]:7420"], true, [new(file, "Movie.mkv", 5000, 5)]));
-        Assert.Equal(new AnnounceResponse(30, "127.0.0.1:7420", NeedsReset: false), seeded);
+        Assert.Equal(new AnnounceResponse(30, "127.0.0.1:7420", NeedsReset: false), seeded with { Relays = null });
+        Assert.Empty(seeded.Relays!);
 
         // First contact without a reset: registered and applied, and told to send everything.
         _time.Advance(TimeSpan.FromSeconds(1));

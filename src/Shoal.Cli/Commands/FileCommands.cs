@@ -68,8 +68,9 @@ public static class FileCommands
         var incomplete = stored.Where(f => f.Copies < f.Replicas).ToList();
         foreach (var file in incomplete)
         {
+            var noRoom = file.NoRoom.Count == 0 ? "" : $"; no room at {string.Join(", ", file.NoRoom)} (disk or store quota full)";
             Console.Error.WriteLine(
-                $"shoal put: {file.Name}: {file.Copies} of {file.Replicas} copies of every chunk ({file.ReachableNodes} node(s) reachable); kept, and copied further as nodes appear");
+                $"shoal put: {file.Name}: {file.Copies} of {file.Replicas} copies of every chunk ({file.ReachableNodes} node(s) reachable{noRoom}); kept, and copied further as nodes appear or have room");
         }
 
         return incomplete.Count == 0 ? ExitCodes.Success : ExitCodes.Incomplete;
@@ -138,7 +139,8 @@ public static class FileCommands
                     return ExitCodes.Failure;
             }
 
-            if (transfer.Sources > 0) sourcelessSince = DateTimeOffset.UtcNow;
+            // A full disk is no missing source: the download goes on once there is room, and the line says where.
+            if (transfer.Sources > 0 || transfer.State == "diskfull") sourcelessSince = DateTimeOffset.UtcNow;
             if (DateTimeOffset.UtcNow - sourcelessSince > wait)
             {
                 progress.Finish(null);

@@ -14,12 +14,15 @@ public static class InfoCommands
         Console.Out.WriteLine($"Device ID  {status.Id}");
         Console.Out.WriteLine($"Network    {status.Network}");
         Console.Out.WriteLine($"Listening  {string.Join(", ", status.Listen)}");
+        if (status.SeenAs is { Count: > 0 } seenAs) Console.Out.WriteLine($"Seen as    {string.Join(", ", seenAs)} (by connected peers)");
         Console.Out.WriteLine($"Web UI     {status.Api}");
         Console.Out.WriteLine($"Peers      {status.PeersOnline} online of {status.PeersKnown} known");
         Console.Out.WriteLine($"Transfers  {status.ActiveTransfers} active; {ByteSize.Format(status.UploadedBytes)} sent, {ByteSize.Format(status.DownloadedBytes)} received");
         foreach (var tracker in status.Trackers)
         {
             var state = tracker.Online ? $"registered, {tracker.Peers} other member{(tracker.Peers == 1 ? "" : "s")} known" : $"unreachable: {tracker.Error ?? "not contacted yet"}";
+            if (tracker.PublicAddress is { } seen) state += $"; sees this node at {seen}";
+            if (tracker.Reachable is { } reachable) state += reachable ? ", reachable from outside" : ", not reachable from outside (punching or a relay needed)";
             Console.Out.WriteLine($"Tracker    {tracker.Url}: {state}");
         }
 
@@ -101,12 +104,13 @@ public static class InfoCommands
         {
             p.Name,
             p.Revoked ? "revoked" : p.Online ? "online" : "offline",
+            p.Link ?? "",
             p.Online ? (p.RttMs is { } rtt ? $"{rtt:0.0} ms" : "-") : Ago(p.LastSeen),
             p.Online ? $"↑{ByteSize.Format(p.UploadRate)}/s ↓{ByteSize.Format(p.DownloadRate)}/s" : "",
             string.Join(", ", p.Addresses),
             p.Id,
         }).ToList();
-        Table.Write(["NAME", "STATE", "RTT/SEEN", "RATES", "ADDRESSES", "DEVICE ID"], rows);
+        Table.Write(["NAME", "STATE", "LINK", "RTT/SEEN", "RATES", "ADDRESSES", "DEVICE ID"], rows);
         return ExitCodes.Success;
     }
 

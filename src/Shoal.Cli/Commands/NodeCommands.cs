@@ -114,6 +114,7 @@ public static class NodeCommands
             StoreQuota = args.Bytes("--store-quota"),
             DownAfter = args.Int("--down-after") is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
             DownloadLimit = args.Bytes("--limit-down"),
+            MaxPeers = args.Int("--max-peers"),
             LoggerFactory = log.Factory,
         };
 

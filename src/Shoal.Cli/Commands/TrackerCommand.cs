@@ -15,6 +15,7 @@ public static class TrackerCommand
             Listen = args.Value("--listen") ?? $"[::]:{TrackerOptions.DefaultPort}",
             Database = args.Value("--db") ?? Path.GetFullPath("tracker.db"),
             Interval = TimeSpan.FromSeconds(interval),
+            Relays = args.Values("--relay"),
             LoggerFactory = log.Factory,
         };
 

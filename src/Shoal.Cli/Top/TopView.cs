@@ -229,6 +229,7 @@ public static class TopView
             new("RECEIVED", 10, 6, p => Cell(ByteSize.Format(p.DownloadedBytes), Dim), Right: true),
             new("SENT", 10, 7, p => Cell(ByteSize.Format(p.UploadedBytes), Dim), Right: true),
             new("DIR", 3, 8, p => Cell(p.Direction ?? "", Dim)),
+            new("LINK", 7, 4, p => Cell(p.Online ? p.Link ?? "" : "", p.Link == "relayed" ? Yellow : Dim)),
             new("ADDRESS", 22, 9, p => Cell(p.Addresses.Count > 0 ? p.Addresses[0] : "", Dim)),
             new("DEVICE", 7, 10, p => Cell(p.Id.Length > 7 ? p.Id[..7] : p.Id, Dim)),
         ];

@@ -14,6 +14,17 @@ public interface IPeerServices
     /// <summary>Waits until the upload rate limit allows <paramref name="bytes"/> more.</summary>
     ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Waits for one of the node's buffers for a chunk being served, read or queued to send: a bound across all of its
+    /// connections, so that memory does not grow with the number of peers downloading at once. Given back with
+    /// <see cref="ReleaseSendBuffer"/>. Unbounded unless the node says otherwise.
+    /// </summary>
+    ValueTask AcquireSendBufferAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    void ReleaseSendBuffer()
+    {
+    }
+
     void OnInventory(PeerConnection connection, Inventory inventory);
 
     void OnHave(PeerConnection connection, Have have);
@@ -67,4 +78,7 @@ public sealed class ConnectionClosedException(string message, Exception? inner =
 public sealed class HandshakeException(CloseReason reason, string message) : Exception(message)
 {
     public CloseReason Reason { get; } = reason;
+
+    /// <summary>For <see cref="CloseReason.Busy"/>: when the peer asked to be dialled again.</summary>
+    public TimeSpan RetryAfter { get; init; }
 }

@@ -10,6 +10,14 @@ using Shoal.Protocol;
 
 namespace Shoal.Net.Connections;
 
+/// <summary>How a link reaches the peer: a plain dial or accept, a hole punched through both NATs, or a relay.</summary>
+public enum LinkKind
+{
+    Direct,
+    Punched,
+    Relayed,
+}
+
 /// <summary>What a node says about itself in its hello.</summary>
 public sealed record LocalHello(DeviceId DeviceId, NetworkMembership Membership, string Name, ushort ListenPort);
 
@@ -34,8 +42,6 @@ public sealed class PeerConnection : IAsyncDisposable
     private const int QueuedIndexUpdates = 4;
     private const int CoalesceLimit = 16 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Stream _stream;
     private readonly PipeReader _reader;
@@ -65,8 +71,9 @@ public sealed class PeerConnection : IAsyncDisposable
     private long _chunkBytesSent;
     private long _chunkBytesReceived;
 
-    private PeerConnection(Stream stream, IPeerServices services, ILogger logger, TimeProvider time, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint)
+    private PeerConnection(Stream stream, IPeerServices services, ILogger logger, TimeProvider time, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint, LinkKind kind)
     {
+        Kind = kind;
         _stream = stream;
         _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024, leaveOpen: true));
         _services = services;
@@ -84,10 +91,15 @@ public sealed class PeerConnection : IAsyncDisposable
 
     public ushort RemoteListenPort { get; private set; }
 
+    /// <summary>This node's address as the peer sees it (its hello says so): behind a NAT, the public one; null on a relayed link.</summary>
+    public string? SeenAs { get; private set; }
+
     public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>True when this side dialled (was the TLS client).</summary>
     public bool IsClient { get; }
+
+    public LinkKind Kind { get; }
 
     public long ChunkBytesSent => Interlocked.Read(ref _chunkBytesSent);
 
@@ -97,6 +109,9 @@ public sealed class PeerConnection : IAsyncDisposable
 
     public Task<string> Closed => _closed.Task;
 
+    /// <summary>Set before <see cref="Start"/>.</summary>
+    public KeepAlive KeepAlive { get; set; } = KeepAlive.Default;
+
     public bool IsOpen => !_closed.Task.IsCompleted;
 
     /// <summary>
@@ -104,10 +119,10 @@ public sealed class PeerConnection : IAsyncDisposable
     /// when either side refuses; the refusal is sent to the peer as a close frame with its reason first.
     /// </summary>
     public static async Task<PeerConnection> EstablishAsync(
-        Stream tls, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint, LocalHello local,
+        Stream tls, bool isClient, DeviceId remoteId, EndPoint? remoteEndPoint, LinkKind kind, LocalHello local,
         IPeerServices services, ILogger logger, TimeProvider time, CancellationToken cancellationToken)
     {
-        var connection = new PeerConnection(tls, services, logger, time, isClient, remoteId, remoteEndPoint);
+        var connection = new PeerConnection(tls, services, logger, time, isClient, remoteId, remoteEndPoint, kind);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -132,7 +147,8 @@ public sealed class PeerConnection : IAsyncDisposable
         if (local.DeviceId == RemoteId) await RefuseAsync(CloseReason.Duplicate, "connected to itself", cancellationToken).ConfigureAwait(false);
 
         var nonce = RandomNumberGenerator.GetBytes(Hello.NonceSize);
-        await WriteDirectAsync(new Hello(ProtocolVersion, local.Membership.Network, nonce, local.Name, local.ListenPort), cancellationToken).ConfigureAwait(false);
+        var observed = RemoteEndPoint is IPEndPoint seen ? (seen.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(seen.Address.MapToIPv4(), seen.Port) : seen).ToString() : "";
+        await WriteDirectAsync(new Hello(ProtocolVersion, local.Membership.Network, nonce, local.Name, local.ListenPort, observed), cancellationToken).ConfigureAwait(false);
 
         if (await ReadHandshakeFrameAsync(cancellationToken).ConfigureAwait(false) is not Hello hello)
         {
@@ -152,6 +168,7 @@ public sealed class PeerConnection : IAsyncDisposable
 
         RemoteName = hello.Name;
         RemoteListenPort = hello.ListenPort;
+        SeenAs = hello.ObservedAddress.Length > 0 ? hello.ObservedAddress : null;
 
         var (clientNonce, serverNonce) = IsClient ? (nonce, hello.Nonce) : (hello.Nonce, nonce);
         var (clientId, serverId) = IsClient ? (local.DeviceId, RemoteId) : (RemoteId, local.DeviceId);
@@ -227,7 +244,11 @@ public sealed class PeerConnection : IAsyncDisposable
                 if (status == FrameStatus.Ok)
                 {
                     _reader.AdvanceTo(buffer.Start);
-                    if (message is Close close) throw new HandshakeException(close.Reason, $"refused by the peer: {close.Text}");
+                    if (message is Close close)
+                    {
+                        throw new HandshakeException(close.Reason, $"refused by the peer: {close.Text}") { RetryAfter = TimeSpan.FromSeconds(close.RetryAfterSeconds) };
+                    }
+
                     return message!;
                 }
             }
@@ -512,7 +533,7 @@ public sealed class PeerConnection : IAsyncDisposable
                 {
                     // The pipe is drained, so the rest of this chunk can go from TLS straight into its buffer: one
                     // copy fewer per byte on the hot path. The pipe resumes with the next frame.
-                    if (!await chunk.ReadRestAsync(_stream, token).ConfigureAwait(false))
+                    if (!await chunk.ReadRestAsync(_stream, this, token).ConfigureAwait(false))
                     {
                         Terminate("the peer closed the connection");
                         return;
@@ -642,8 +663,16 @@ public sealed class PeerConnection : IAsyncDisposable
                 {
                     if (frame.IsChunk || frame.Length > CoalesceLimit / 2)
                     {
-                        await _stream.WriteAsync(frame.Buffer.AsMemory(0, frame.Length), _lifetime.Token).ConfigureAwait(false);
-                        frame.Release(this);
+                        try
+                        {
+                            await _stream.WriteAsync(frame.Buffer.AsMemory(0, frame.Length), _lifetime.Token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            // Also when the write fails: a chunk frame holds one of the node's send buffers.
+                            frame.Release(this);
+                        }
+
                         if (frame.IsFinal) return;
                         continue;
                     }
@@ -678,6 +707,8 @@ public sealed class PeerConnection : IAsyncDisposable
         }
         finally
         {
+            // Completed first, so that no frame queued from now on is left in the channel with nobody to release it.
+            _outgoing.Writer.TryComplete();
             while (reader.TryRead(out var frame)) frame.Release(this);
         }
     }
@@ -801,6 +832,7 @@ public sealed class PeerConnection : IAsyncDisposable
 
         var length = manifest[request.ChunkIndex].Length;
         var frameLength = FrameCodec.ChunkResponseHeaderSize + length;
+        await _services.AcquireSendBufferAsync(cancellationToken).ConfigureAwait(false);
         var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
         var queued = false;
         try
@@ -832,20 +864,24 @@ public sealed class PeerConnection : IAsyncDisposable
         }
         finally
         {
-            if (!queued) ArrayPool<byte>.Shared.Return(buffer);
+            if (!queued)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                _services.ReleaseSendBuffer();
+            }
         }
     }
 
     private async Task KeepAliveLoopAsync()
     {
-        using var timer = new PeriodicTimer(PingInterval, _time);
+        using var timer = new PeriodicTimer(KeepAlive.Interval, _time);
         try
         {
             // The first ping goes out at once, so the round-trip time is known as soon as the peer is.
             SendPing();
             while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
             {
-                if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp)) > IdleTimeout)
+                if (_time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp)) > KeepAlive.IdleTimeout)
                 {
                     Close(CloseReason.Timeout, "no traffic from the peer");
                     return;
@@ -901,7 +937,10 @@ public sealed class PeerConnection : IAsyncDisposable
         }
 
         /// <summary>Reads the chunk's remaining bytes directly from the stream; false if it ends first.</summary>
-        public async ValueTask<bool> ReadRestAsync(Stream stream, CancellationToken cancellationToken)
+        /// <param name="owner">
+        /// Told of every read: a chunk can take longer than the idle timeout on a slow link, which is slow, not silent.
+        /// </param>
+        public async ValueTask<bool> ReadRestAsync(Stream stream, PeerConnection owner, CancellationToken cancellationToken)
         {
             var scratch = _chunk is null ? ArrayPool<byte>.Shared.Rent(64 * 1024) : null;
             try
@@ -913,6 +952,7 @@ public sealed class PeerConnection : IAsyncDisposable
                         : scratch.AsMemory(0, (int)Math.Min(scratch!.Length, Remaining));
                     var read = await stream.ReadAsync(target, cancellationToken).ConfigureAwait(false);
                     if (read == 0) return false;
+                    Interlocked.Exchange(ref owner._lastReceivedTimestamp, owner._time.GetTimestamp());
                     Remaining -= read;
                 }
 
@@ -938,7 +978,9 @@ public sealed class PeerConnection : IAsyncDisposable
         public void Release(PeerConnection owner)
         {
             ArrayPool<byte>.Shared.Return(Buffer);
-            if (IsChunk) owner._chunkFrameSlots.Release();
+            if (!IsChunk) return;
+            owner._chunkFrameSlots.Release();
+            owner._services.ReleaseSendBuffer();
         }
     }
 }

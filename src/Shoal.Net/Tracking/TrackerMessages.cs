@@ -15,6 +15,8 @@ public static class TrackerPaths
     public const string Holders = "/v1/holders";
     public const string Peers = "/v1/peers";
     public const string Leave = "/v1/leave";
+    public const string Signals = "/v1/signals";
+    public const string Punch = "/v1/punch";
     public const string Health = "/healthz";
 }
 
@@ -74,7 +76,12 @@ public sealed record FileAnnouncement(
 /// The tracker did not know the sender (first contact, expired, or the tracker lost its data) and the request was
 /// not a reset: send everything again with <see cref="AnnounceRequest.Reset"/>.
 /// </param>
-public sealed record AnnounceResponse(int IntervalSeconds, string ObservedAddress, bool NeedsReset);
+/// <param name="Reachable">
+/// Whether the tracker could connect to <see cref="ObservedAddress"/> (null: not tried yet). A node that is not
+/// reachable needs a punched hole or a relay to be reached by nodes that are not on its LAN.
+/// </param>
+/// <param name="Relays">Relays (HOST:PORT) this tracker's operator offers to the network.</param>
+public sealed record AnnounceResponse(int IntervalSeconds, string ObservedAddress, bool NeedsReset, bool? Reachable = null, IReadOnlyList<string>? Relays = null);
 
 /// <summary>The network's files that some live node holds, whose name contains <see cref="Query"/> (any case).</summary>
 public sealed record FilesRequest(string? Query, int Limit = 100);
@@ -99,12 +106,32 @@ public sealed record PeersRequest(IReadOnlyList<string>? Devices = null, int Lim
 public sealed record PeersResponse(IReadOnlyList<TrackedPeer> Peers);
 
 /// <param name="LastSeen">Unix milliseconds of the peer's last announce.</param>
-public sealed record TrackedPeer(string Device, string Name, IReadOnlyList<string> Addresses, long LastSeen);
+/// <param name="Reachable">Whether the tracker could connect to the peer's observed address (null: not known).</param>
+public sealed record TrackedPeer(string Device, string Name, IReadOnlyList<string> Addresses, long LastSeen, bool? Reachable = null);
 
 /// <summary>Unregisters the sender at once (a clean shutdown), rather than when its registration expires.</summary>
 public sealed record LeaveRequest;
 
 public sealed record LeaveResponse(bool Removed);
+
+/// <summary>
+/// A long poll, sent from the node's listen port: the tracker answers when another member asks to punch a hole to the
+/// sender, or after <see cref="WaitSeconds"/>. While it waits, the tracker knows the sender's listen port as its NAT
+/// maps it (the request's source), and the open connection keeps that mapping alive.
+/// </summary>
+public sealed record SignalsRequest(int WaitSeconds = 20);
+
+/// <param name="ObservedAddress">The request's source address and port: the sender's listen port as others see it.</param>
+public sealed record SignalsResponse(string ObservedAddress, IReadOnlyList<PunchSignal> Punches);
+
+/// <summary>Dial <see cref="Address"/> from the listen port <see cref="DelayMs"/> after receiving this; <see cref="Device"/> dials back at once.</summary>
+public sealed record PunchSignal(string Device, string Address, int DelayMs);
+
+/// <summary>Asks the tracker to have <see cref="Device"/> (which must be polling for signals, as must the sender) dial the sender now.</summary>
+public sealed record PunchRequest(string Device);
+
+/// <summary><see cref="Address"/> null: no punch (both must be polling signals at this tracker); <see cref="Reason"/> says why.</summary>
+public sealed record PunchResponse(string? Address, int DelayMs, string? Reason);
 
 /// <summary>Every refusal: a 4xx status and a reason a person can act on.</summary>
 public sealed record TrackerError(string Error);
@@ -120,5 +147,9 @@ public sealed record TrackerError(string Error);
 [JsonSerializable(typeof(PeersResponse))]
 [JsonSerializable(typeof(LeaveRequest))]
 [JsonSerializable(typeof(LeaveResponse))]
+[JsonSerializable(typeof(SignalsRequest))]
+[JsonSerializable(typeof(SignalsResponse))]
+[JsonSerializable(typeof(PunchRequest))]
+[JsonSerializable(typeof(PunchResponse))]
 [JsonSerializable(typeof(TrackerError))]
 public sealed partial class TrackerJson : JsonSerializerContext;

@@ -43,7 +43,7 @@ public sealed class NetworkTrackerKey : IDisposable
     {
         _key = key;
         PublicKey = key.ExportSubjectPublicKeyInfo();
-        Tag = Convert.ToHexStringLower(SHA256.HashData(PublicKey));
+        Tag = TagOf(PublicKey);
     }
 
     /// <summary>SubjectPublicKeyInfo DER of the public key.</summary>
@@ -74,6 +74,33 @@ public sealed class NetworkTrackerKey : IDisposable
     }
 
     internal byte[] Sign(ReadOnlySpan<byte> data) => _key.SignData(data, HashAlgorithmName.SHA256);
+
+    /// <summary>The network tag of a public key: hex SHA-256 of its SubjectPublicKeyInfo.</summary>
+    public static string TagOf(ReadOnlySpan<byte> publicKey) => Convert.ToHexStringLower(SHA256.HashData(publicKey));
+
+    /// <summary>A P-256 public key from its SubjectPublicKeyInfo, or null for anything else.</summary>
+    internal static ECDsa? ImportPublic(ReadOnlySpan<byte> spki)
+    {
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportSubjectPublicKeyInfo(spki, out var read);
+            // The named curve, not the key size: brainpoolP256r1 keys are 256 bits too. A key given with explicit
+            // curve parameters has no curve OID at all; members always send the named form.
+            if (read != spki.Length || key.ExportParameters(false).Curve.Oid?.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
+            {
+                throw new CryptographicException("not a P-256 key");
+            }
+
+            return key;
+        }
+        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
+        {
+            // OpenSSL refuses curves it does not know with PlatformNotSupportedException: to a verifier, just a bad key.
+            key.Dispose();
+            return null;
+        }
+    }
 
     public void Dispose() => _key.Dispose();
 }
@@ -237,28 +264,8 @@ public sealed class TrackerRequestVerifier
         }
     }
 
-    private static NetworkKey? ParseNetworkKey(string text)
-    {
-        if (!TryBase64(text, out var spki)) return null;
-        var key = ECDsa.Create();
-        try
-        {
-            key.ImportSubjectPublicKeyInfo(spki, out var read);
-            // The named curve, not the key size: brainpoolP256r1 keys are 256 bits too. A key given with explicit
-            // curve parameters has no curve OID at all; members always send the named form.
-            if (read != spki.Length || key.ExportParameters(false).Curve.Oid?.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
-            {
-                throw new CryptographicException("not a P-256 key");
-            }
-            return new NetworkKey(Convert.ToHexStringLower(SHA256.HashData(spki)), key);
-        }
-        catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException)
-        {
-            // OpenSSL refuses curves it does not know with PlatformNotSupportedException: to a verifier, just a bad key.
-            key.Dispose();
-            return null;
-        }
-    }
+    private static NetworkKey? ParseNetworkKey(string text) =>
+        TryBase64(text, out var spki) && NetworkTrackerKey.ImportPublic(spki) is { } key ? new NetworkKey(NetworkTrackerKey.TagOf(spki), key) : null;
 
     private sealed record DeviceKey(DeviceId Id, string Hex, ECDsa Key);
 

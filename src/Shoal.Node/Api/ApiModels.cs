@@ -7,10 +7,14 @@ public sealed record RuntimeInfo(string Url, string Token, int Pid);
 
 public sealed record StatusDto(
     string Id, string Name, string Network, IReadOnlyList<string> Listen, IReadOnlyList<string> Addresses, string Api, int PeersOnline, int PeersKnown,
-    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home, FolderDto Folder, IReadOnlyList<TrackerDto> Trackers);
+    int ActiveTransfers, long UploadedBytes, long DownloadedBytes, string Version, string Home, FolderDto Folder, IReadOnlyList<TrackerDto> Trackers,
+    long BusyRefusals = 0, IReadOnlyList<string>? SeenAs = null);
 
-/// <summary>One tracker this node uses: whether its last announce went through, and how many members it told of.</summary>
-public sealed record TrackerDto(string Url, bool Online, DateTimeOffset? LastAnnounce, string? Error, int Peers);
+/// <summary>
+/// One tracker this node uses: whether its last announce went through, and how many members it told of; whether it
+/// could connect back to this node, and where it sees this node's listen port (behind a NAT: the public address).
+/// </summary>
+public sealed record TrackerDto(string Url, bool Online, DateTimeOffset? LastAnnounce, string? Error, int Peers, bool? Reachable = null, string? PublicAddress = null);
 
 /// <summary>The synced folder: <see cref="State"/> is idle, scanning, syncing or error; <see cref="NeedFiles"/> paths still to pull.</summary>
 public sealed record FolderDto(
@@ -22,7 +26,8 @@ public sealed record FolderEventDto(DateTimeOffset Time, string Path, string Kin
 
 public sealed record ScanDto(int Changes, int FilesHashed, long BytesHashed, int Skipped);
 
-public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes, double UploadRate, double DownloadRate, bool Revoked);
+/// <param name="Link">How an online peer is connected: direct, punched (a hole through both NATs) or relayed.</param>
+public sealed record PeerDto(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, DateTimeOffset? LastSeen, double? RttMs, string? Direction, long UploadedBytes, long DownloadedBytes, double UploadRate, double DownloadRate, bool Revoked, string? Link = null);
 
 public sealed record RevokeRequest(string Device);
 
@@ -32,6 +37,11 @@ public sealed record LimitsDto(long? Upload, long? Download);
 public sealed record FileDto(string Link, string Id, string Name, long Size, int Replicas, string Local, int Sources);
 
 public sealed record SharedFileDto(string Link, string Id, string Name, long Size, string Path);
+
+/// <summary>A share where some files could not be read: those are skipped, the rest are shared all the same.</summary>
+public sealed record ShareErrorDto(string Error, IReadOnlyList<SharedFileDto> Shared, IReadOnlyList<SkippedFileDto> Skipped);
+
+public sealed record SkippedFileDto(string Path, string Error);
 
 public sealed record TransferPeerDto(string Id, string Name, long Bytes, double BytesPerSecond);
 
@@ -50,7 +60,8 @@ public sealed record PutRequest(IReadOnlyList<string> Paths, int? Replicas);
 public sealed record PutProgressDto(string Id, string Name, long Size, long PlacedBytes, long BytesPerSecond);
 
 /// <summary>A put file: <c>Copies</c> is the fewest nodes holding any one of its chunks, <c>Replicas</c> what was asked.</summary>
-public sealed record PutFileDto(string Link, string Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
+/// <param name="NoRoom">Nodes that refused chunks for want of room (their disk or store quota is full).</param>
+public sealed record PutFileDto(string Link, string Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes, IReadOnlyList<string> NoRoom);
 
 /// <summary>
 /// How safe one put file is: <see cref="Copies"/> is the fewest online nodes whose stores keep any one of its chunks
@@ -116,6 +127,7 @@ public sealed record FilesChangedDto(long Version);
 [JsonSerializable(typeof(IReadOnlyList<PutHealthDto>))]
 [JsonSerializable(typeof(GetRequest))]
 [JsonSerializable(typeof(ErrorDto))]
+[JsonSerializable(typeof(ShareErrorDto))]
 [JsonSerializable(typeof(RevokeRequest))]
 [JsonSerializable(typeof(LimitsDto))]
 [JsonSerializable(typeof(LoginRequest))]

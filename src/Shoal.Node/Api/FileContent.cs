@@ -78,7 +78,7 @@ internal static class FileContent
     {
         if (node.Library.GetLocal(id) is { } local) return (local.Manifest, local.Name, null, default);
         var transfer = node.Transfers.Get(id);
-        if (transfer is null || transfer.State is not (TransferState.Waiting or TransferState.Downloading or TransferState.Completed))
+        if (transfer is null || !(transfer.IsRunning || transfer.State == TransferState.Completed))
         {
             var name = transfer?.Name ?? node.Availability.HoldersOf(id).Select(h => h.File.Name).FirstOrDefault() ?? node.Library.GetPartial(id)?.Name;
             if (name is null && transfer is null) return (null, "", null, (StatusCodes.Status404NotFound, $"no online node is known to hold {id.ShortForm}"));

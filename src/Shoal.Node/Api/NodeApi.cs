@@ -197,8 +197,18 @@ public static class NodeApi
             typeof(ShoalNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             node.Home.Root,
             Folder(node, 10),
-            [.. node.Trackers.States.Select(t => new TrackerDto(t.Url, t.Online, t.LastAnnounce, t.LastError, t.Peers))]);
+            [.. node.Trackers.States.Select(t => new TrackerDto(t.Url, t.Online, t.LastAnnounce, t.LastError, t.Peers, t.Reachable, t.PublicAddress))],
+            node.Connections.BusyRefusals,
+            SeenAs(node));
     }
+
+    /// <summary>This node's addresses (hosts only: an outgoing link's port is a passing one) as its connected peers say they see them.</summary>
+    private static List<string> SeenAs(ShoalNode node) =>
+        [.. node.Connections.Connections
+            .Select(c => c.SeenAs is { } seen && IPEndPoint.TryParse(seen, out var endPoint) ? endPoint.Address.ToString() : null)
+            .OfType<string>()
+            .Distinct()
+            .Order(StringComparer.Ordinal)];
 
     internal static FolderDto Folder(ShoalNode node, int events)
     {
@@ -229,7 +239,8 @@ public static class NodeApi
                 connection?.ChunkBytesReceived ?? 0,
                 up,
                 down,
-                node.Revocations.IsRevoked(record.Id)));
+                node.Revocations.IsRevoked(record.Id),
+                connection?.Kind.ToString().ToLowerInvariant()));
         }
 
         return [.. result.OrderByDescending(p => p.Online).ThenBy(p => p.Name, StringComparer.OrdinalIgnoreCase)];
@@ -328,8 +339,13 @@ public static class NodeApi
         if (request.Paths is not { Count: > 0 }) return Results.BadRequest(new ErrorDto("no paths given"));
         try
         {
-            var files = await node.ShareAsync(request.Paths, cancellationToken).ConfigureAwait(false);
-            return Results.Ok((IReadOnlyList<SharedFileDto>)[.. files.Select(f => new SharedFileDto(new ShoalLink(f.Id, f.Name).ToString(), f.Id.ToString(), f.Name, f.Size, f.Path))]);
+            var (files, skipped) = await node.ShareAsync(request.Paths, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<SharedFileDto> shared = [.. files.Select(f => new SharedFileDto(new ShoalLink(f.Id, f.Name).ToString(), f.Id.ToString(), f.Name, f.Size, f.Path))];
+            if (skipped.Count == 0) return Results.Ok(shared);
+            var error = $"could not read {skipped.Count} of {skipped.Count + shared.Count} files, skipped: " +
+                string.Join("; ", skipped.Take(5).Select(s => $"{s.Path} ({s.Error})")) + (skipped.Count > 5 ? "; ..." : "") +
+                (shared.Count > 0 ? $"; the other {shared.Count} are shared" : "");
+            return Results.UnprocessableEntity(new ShareErrorDto(error, shared, [.. skipped.Select(s => new SkippedFileDto(s.Path, s.Error))]));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -367,7 +383,7 @@ public static class NodeApi
             foreach (var path in files)
             {
                 var put = await node.Put.PutAsync(path, replicas, hashing.Next(path), cancellationToken).ConfigureAwait(false);
-                results.Add(new PutFileDto(new ShoalLink(put.Id, put.Name).ToString(), put.Id.ToString(), put.Name, put.Size, put.Copies, put.Replicas, put.ReachableNodes));
+                results.Add(new PutFileDto(new ShoalLink(put.Id, put.Name).ToString(), put.Id.ToString(), put.Name, put.Size, put.Copies, put.Replicas, put.ReachableNodes, [.. put.NoRoom]));
             }
 
             return Results.Ok((IReadOnlyList<PutFileDto>)results);

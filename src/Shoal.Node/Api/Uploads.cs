@@ -68,7 +68,9 @@ internal static class Uploads
             return Results.Ok(new UploadDto(new ShoalLink(put.Id, put.Name).ToString(), put.Id.ToString(), put.Name, put.Size, mode, final, put.Copies, put.Replicas));
         }
 
-        var shared = (await node.ShareAsync([final], context.RequestAborted).ConfigureAwait(false))[0];
+        var (files, skipped) = await node.ShareAsync([final], context.RequestAborted).ConfigureAwait(false);
+        if (skipped.Count > 0) return Results.Json(new ErrorDto($"the upload was stored as {final} but could not be read back: {skipped[0].Error}"), ApiJson.Default.ErrorDto, statusCode: StatusCodes.Status500InternalServerError);
+        var shared = files[0];
         return Results.Ok(new UploadDto(new ShoalLink(shared.Id, shared.Name).ToString(), shared.Id.ToString(), shared.Name, shared.Size, mode, final, null, null));
     }
 

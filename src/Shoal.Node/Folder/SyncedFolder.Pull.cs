@@ -22,6 +22,7 @@ public sealed partial class SyncedFolder
 
     private readonly Channel<PendingCommit> _commits = Channel.CreateBounded<PendingCommit>(MaxCommitBatch);
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
+    private readonly GroupFlush _flush = new();
 
     /// <param name="Renamed">The directory where a rename put this entry in place; flushed before the entry is recorded.</param>
     private sealed record PendingCommit(LocalEntry Entry, FolderEvent? Event, string? Renamed, TaskCompletionSource Done);
@@ -175,10 +176,10 @@ public sealed partial class SyncedFolder
         var adopted = new List<LocalEntry>();
         foreach (var path in paths)
         {
-            if (BestRemote(path) is not { } best) continue;
-            if (_ignore.IsIgnored(path, best.Record.Kind == EntryKind.Directory)) continue;
             var local = _local.GetValueOrDefault(path);
-            var decision = Reconciler.Decide(local?.Record, best.Record);
+            if (BestRemote(path, local?.Record) is not { } best) continue;
+            if (_ignore.IsIgnored(path, best.Record.Kind == EntryKind.Directory)) continue;
+            var decision = Reconciler.Decide(local?.Record, best.Record, best.LocalSuperseded);
             switch (decision.Action)
             {
                 case SyncAction.None:
@@ -228,25 +229,17 @@ public sealed partial class SyncedFolder
 
     private static int Depth(string path) => path.Count(c => c == '/');
 
-    /// <summary>The record to follow among what all peers hold for a path: the newest, or the conflict winner.</summary>
-    private (DeviceId Device, FileRecord Record)? BestRemote(string path)
+    /// <summary>
+    /// The record to follow among what all peers hold for a path (<see cref="Reconciler.Winner"/>), and whether one
+    /// of them supersedes <paramref name="local"/>.
+    /// </summary>
+    private (DeviceId Device, FileRecord Record, bool LocalSuperseded)? BestRemote(string path, FileRecord? local)
     {
-        (DeviceId Device, FileRecord Record)? best = null;
-        foreach (var (device, record) in _catalog.ListRemoteEntries(path))
-        {
-            if (best is not { } current) best = (device, record);
-            else if (record.Version.Compare(current.Record.Version) switch
-            {
-                Causality.Newer => true,
-                Causality.Concurrent => Reconciler.RemoteWins(current.Record, record),
-                _ => false,
-            })
-            {
-                best = (device, record);
-            }
-        }
-
-        return best;
+        var remote = _catalog.ListRemoteEntries(path);
+        var winner = Reconciler.Winner([.. remote.Select(r => r.Record)]);
+        if (winner < 0) return null;
+        var superseded = local is not null && remote.Any(r => r.Record.Version.Compare(local.Version) == Causality.Newer);
+        return (remote[winner].Device, remote[winner].Record, superseded);
     }
 
     private async ValueTask ApplyAsync(PullItem item, CancellationToken cancellationToken)
@@ -326,8 +319,10 @@ public sealed partial class SyncedFolder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
         {
-            _logger.LogWarning("Could not sync {Path}: {Error}", path, e.Message);
-            Wait(path, $"{path}: {e.Message}");
+            // A full disk is said as such, with the room the file needs; the path waits and is tried again like any other.
+            var why = e is DiskFullException || !DiskSpace.IsFull(e) ? e.Message : new DiskFullException(Root, item.Remote.Size, e).Message;
+            _logger.LogWarning("Could not sync {Path}: {Error}", path, why);
+            Wait(path, $"{path}: {why}");
         }
         finally
         {
@@ -365,6 +360,7 @@ public sealed partial class SyncedFolder
 
     private void Release(string path)
     {
+        _placed.TryRemove(path, out _);
         _busy.TryRemove(path, out _);
         if (_rescanAfterBusy.TryRemove(path, out _)) _ = RescanThenNeedAsync(path);
         if (_needWhenFree.TryRemove(path, out _)) Need(path);
@@ -377,10 +373,32 @@ public sealed partial class SyncedFolder
         if (!_busy.ContainsKey(path) && _needWhenFree.TryRemove(path, out _)) Need(path);
     }
 
+    /// <summary>
+    /// The path is decided again only once the index shows what is on disk. If the scan could not record it (the
+    /// folder's disk is gone, the file cannot be read), deciding again would find the same mismatch and come straight
+    /// back here: the path waits for the retry timer instead of spinning.
+    /// </summary>
     private async Task RescanThenNeedAsync(string path)
     {
-        await ScanInBackgroundAsync([path]).ConfigureAwait(false);
-        Need(path);
+        if (await ScanInBackgroundAsync([path]).ConfigureAwait(false) && Matches(_local.GetValueOrDefault(path), StatusOrNull(path)))
+        {
+            Need(path);
+            return;
+        }
+
+        Wait(path, $"{path}: {_error ?? "changed here, but could not be read; tried again later"}");
+    }
+
+    private FileStatus? StatusOrNull(string path)
+    {
+        try
+        {
+            return FileStatus.Get(FolderPath.ToFullPath(Root, path));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>True if the disk still shows what this node's index says about the path.</summary>
@@ -477,7 +495,7 @@ public sealed partial class SyncedFolder
             using var sink = await TempFileSink.OpenAsync(temp, manifest, cancellationToken).ConfigureAwait(false);
             await CopyLocalChunksAsync(sink, manifest, cancellationToken).ConfigureAwait(false);
             if (!sink.Verified.IsComplete) await FetchMissingAsync(item, sink, manifest, cancellationToken).ConfigureAwait(false);
-            sink.Complete((UnixFileMode)(remote.Permissions & 0x1FF), remote.ModifiedUtc);
+            await sink.CompleteAsync((UnixFileMode)(remote.Permissions & 0x1FF), remote.ModifiedUtc, _flush).ConfigureAwait(false);
         }
 
         // The last look before replacing anything: an edit made here while the content arrived wins its own record.
@@ -500,9 +518,11 @@ public sealed partial class SyncedFolder
             _trash.Keep(full, item.Path);
         }
 
+        // A rename keeps the inode, size and time: what the watcher is about to report is known before it happens.
+        var written = FileStatus.Get(temp) ?? throw new IOException($"the new {item.Path} vanished before it was moved into place");
+        _placed[item.Path] = written;
         if (!DurableFileSystem.TryRenameWithinFileSystem(temp, full)) throw new IOException($"could not move the new {item.Path} into place");
         _tempFiles.TryRemove(new KeyValuePair<string, string>(item.Path, temp));
-        var written = FileStatus.Get(full) ?? throw new IOException($"{item.Path} vanished right after it was written");
         var kind = item.RenameFrom is not null && moved ? FolderEventKind.Renamed
             : local is { Record.Deleted: false } ? FolderEventKind.Modified : FolderEventKind.Added;
         var detail = kind == FolderEventKind.Renamed ? $"from {item.RenameFrom}, by {by}" : $"from {by}";

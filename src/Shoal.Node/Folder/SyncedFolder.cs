@@ -59,6 +59,9 @@ public sealed partial class SyncedFolder : IAsyncDisposable
     private readonly ConcurrentDictionary<string, LocalEntry> _local = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _busy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _rescanAfterBusy = new(StringComparer.Ordinal);
+
+    /// <summary>Files a pull has moved into place but not yet recorded: a scan that finds exactly them found no edit.</summary>
+    private readonly ConcurrentDictionary<string, FileStatus> _placed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _needWhenFree = new(StringComparer.Ordinal);
 
     /// <summary>The temp file of each path's latest pull that has not been moved into place yet.</summary>
@@ -68,6 +71,9 @@ public sealed partial class SyncedFolder : IAsyncDisposable
     private readonly Lock _needGate = new();
     private readonly HashSet<string> _needed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _waiting = new(StringComparer.Ordinal);
+
+    /// <summary>Files the scans could not read (a disk error, no permission), and why: left as the index has them, and reported.</summary>
+    private readonly ConcurrentDictionary<string, string> _unreadable = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanLock = new(1, 1);
     private readonly SemaphoreSlim _needSignal = new(0, 1);
     private readonly CancellationTokenSource _stopping = new();
@@ -146,6 +152,7 @@ public sealed partial class SyncedFolder : IAsyncDisposable
             LoadIgnoreRules();
             var result = await _scanner.ScanAsync(_local, _ignore, paths, cancellationToken).ConfigureAwait(false);
             var committed = CommitScan(result.Changes);
+            NoteUnreadable(paths, result.Skipped);
             if (paths is null)
             {
                 _lastScan = _time.GetUtcNow();
@@ -165,6 +172,21 @@ public sealed partial class SyncedFolder : IAsyncDisposable
         {
             _fullScanRunning = false;
             _scanLock.Release();
+        }
+    }
+
+    private void NoteUnreadable(IReadOnlyCollection<string>? scanned, IReadOnlyList<(string Path, string Reason)> skipped)
+    {
+        var unreadable = skipped.Where(s => s.Reason != FolderScanner.ChangingReason).ToDictionary(s => s.Path, s => s.Reason, StringComparer.Ordinal);
+        foreach (var path in scanned ?? [.. _unreadable.Keys])
+        {
+            if (!unreadable.ContainsKey(path)) _unreadable.TryRemove(path, out _);
+        }
+
+        foreach (var (path, reason) in unreadable)
+        {
+            if (_unreadable.TryAdd(path, reason)) _logger.LogWarning("Cannot read {Path} in the synced folder: {Reason}; the other files sync as usual", path, reason);
+            else _unreadable[path] = reason;
         }
     }
 
@@ -194,15 +216,17 @@ public sealed partial class SyncedFolder : IAsyncDisposable
         }
     }
 
-    private async Task ScanInBackgroundAsync(IReadOnlyCollection<string>? paths)
+    /// <summary>Returns false if the scan failed (logged by <see cref="ScanAsync"/>; the next rescan tries again).</summary>
+    private async Task<bool> ScanInBackgroundAsync(IReadOnlyCollection<string>? paths)
     {
         try
         {
             await ScanAsync(paths, _stopping.Token).ConfigureAwait(false);
+            return true;
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            // Logged by ScanAsync; the next rescan tries again.
+            return false;
         }
     }
 
@@ -254,7 +278,7 @@ public sealed partial class SyncedFolder : IAsyncDisposable
                 var path = change.Record.Path;
                 if (_busy.ContainsKey(path))
                 {
-                    _rescanAfterBusy.TryAdd(path, 0);
+                    if (!(_placed.TryGetValue(path, out var placed) && placed.IsFileOf(change) && placed.Permissions == change.Record.Permissions)) _rescanAfterBusy.TryAdd(path, 0);
                     continue;
                 }
 
@@ -273,6 +297,17 @@ public sealed partial class SyncedFolder : IAsyncDisposable
             }
 
             Commit(accepted, events);
+        }
+
+        // A peer's record that lost to our last version may win against this one (a deletion of ours never beats a
+        // peer's edit): it was decided on once, when it came, and nothing else would look at it again.
+        foreach (var change in accepted)
+        {
+            var version = _local.GetValueOrDefault(change.Record.Path)?.Record.Version;
+            if (version is not null && _catalog.ListRemoteEntries(change.Record.Path).Any(r => r.Record.Version.Compare(version) == Causality.Concurrent))
+            {
+                Need(change.Record.Path);
+            }
         }
 
         return accepted.Count;
@@ -501,7 +536,15 @@ public sealed partial class SyncedFolder : IAsyncDisposable
         var state = _error is not null ? "error" : _fullScanRunning ? "scanning" : needFiles > 0 || !_busy.IsEmpty ? "syncing" : "idle";
         return new FolderStatus(
             Root, state, needFiles + _busy.Count, files.Count, files.Sum(e => e.Record.Size),
-            live.Count - files.Count, conflicts, _lastScan, _error ?? (waiting.Length > 0 ? string.Join("; ", waiting) : null));
+            live.Count - files.Count, conflicts, _lastScan, _error ?? Unreadable() ?? (waiting.Length > 0 ? string.Join("; ", waiting) : null));
+    }
+
+    private string? Unreadable()
+    {
+        var unreadable = _unreadable.OrderBy(u => u.Key, StringComparer.Ordinal).ToList();
+        if (unreadable.Count == 0) return null;
+        var listed = string.Join("; ", unreadable.Take(5).Select(u => $"{u.Key}: {u.Value}"));
+        return $"{unreadable.Count} file{(unreadable.Count == 1 ? "" : "s")} could not be read and {(unreadable.Count == 1 ? "is" : "are")} not synced: {listed}{(unreadable.Count > 5 ? "; ..." : "")}";
     }
 
     public IReadOnlyList<FolderEvent> RecentEvents(int limit) => _catalog.ListFolderEvents(limit);
@@ -512,6 +555,7 @@ public sealed partial class SyncedFolder : IAsyncDisposable
         _watcher?.Dispose();
         foreach (var sender in _senders.Values) sender.Stop();
         await _loops.ConfigureAwait(false);
+        await _flush.DisposeAsync().ConfigureAwait(false);
         _reader.Dispose();
         _stopping.Dispose();
     }

@@ -88,11 +88,11 @@ internal sealed class TempFileSink : IChunkSink, IDisposable
     }
 
     /// <summary>Mode and modification time set through the open handle, then one flush makes bytes and metadata durable.</summary>
-    public void Complete(UnixFileMode mode, DateTime modifiedUtc)
+    public Task CompleteAsync(UnixFileMode mode, DateTime modifiedUtc, GroupFlush flush)
     {
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_handle, mode);
         File.SetLastWriteTimeUtc(_handle, modifiedUtc);
-        RandomAccess.FlushToDisk(_handle);
+        return flush.FlushAsync(_handle);
     }
 
     public void Dispose() => _handle.Dispose();

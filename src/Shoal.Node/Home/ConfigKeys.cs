@@ -127,6 +127,10 @@ public static class ConfigKeys
             (c, _) => JoinList(c.Peers), (c, v) => c with { Peers = List(v, PeerAddress) }),
         new("trackers", ConfigValueKind.List, false, "tracker URLs, http://HOST:PORT,...",
             (c, _) => JoinList(c.Trackers), (c, v) => c with { Trackers = List(v, TrackerUrl) }),
+        new("relays", ConfigValueKind.List, true, "relays to reach members behind NAT through, HOST:PORT,... (trackers may offer more)",
+            (c, _) => JoinList(c.Relays), (c, v) => c with { Relays = List(v, PeerAddress) }),
+        new("relayListen", ConfigValueKind.Text, false, "relay for members behind NAT on this address, e.g. [::]:7424 (empty: do not relay)",
+            (c, _) => c.RelayListen ?? "", (c, v) => c with { RelayListen = v.Length == 0 ? null : ListenAddress(v, Peers.NatTraversal.DefaultRelayPort) }),
         new("allowSubnets", ConfigValueKind.List, false, "only peers from these subnets may connect, CIDR,... (empty: any)",
             (c, _) => JoinList(c.AllowSubnets), (c, v) => c with { AllowSubnets = List(v, Subnet) }),
         new("discovery", ConfigValueKind.Boolean, false, "announce on the LAN and listen for announcements: true or false",
@@ -143,6 +147,8 @@ public static class ConfigKeys
             (c, _) => Number(c.TrashDays), (c, v) => c with { TrashDays = (int)Whole(v, 0, 36_500) }),
         new("downAfterSeconds", ConfigValueKind.Number, false, "seconds a silent node may take before its chunks are copied elsewhere",
             (c, _) => Number(c.DownAfterSeconds), (c, v) => c with { DownAfterSeconds = (int)Whole(v, 1, 86_400 * 30) }),
+        new("maxPeers", ConfigValueKind.Number, false, "peer links at once; more are asked to come back later (0: no limit)",
+            (c, _) => Number(c.MaxPeers), (c, v) => c with { MaxPeers = (int)Whole(v, 0, 65_535) }),
     ];
 
     /// <summary>The key of that name (any case), or null.</summary>

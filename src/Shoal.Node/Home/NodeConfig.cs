@@ -21,6 +21,12 @@ public sealed record NodeConfig
 
     public IReadOnlyList<string> Trackers { get; init; } = [];
 
+    /// <summary>Relays (HOST:PORT) to reach members behind NAT through, with those the trackers offer.</summary>
+    public IReadOnlyList<string> Relays { get; init; } = [];
+
+    /// <summary>Where this node relays for members of its network (HOST:PORT); null or empty: it does not.</summary>
+    public string? RelayListen { get; init; }
+
     public string? Folder { get; init; }
 
     /// <summary>Where downloads from the web UI go (and gets that name no directory); default HOME/downloads.</summary>
@@ -53,6 +59,11 @@ public sealed record NodeConfig
     /// <summary>Seconds a node may be silent before it counts as down and its chunks are copied elsewhere.</summary>
     public int DownAfterSeconds { get; init; } = 30;
 
+    /// <summary>Peer links at once; a device dialling in beyond them is asked to come back later (0: no limit).</summary>
+    public int MaxPeers { get; init; } = DefaultMaxPeers;
+
+    public const int DefaultMaxPeers = 64;
+
     public static NodeConfig Load(NodeHome home)
     {
         try
@@ -62,6 +73,7 @@ public sealed record NodeConfig
             if (config.StoreQuota < 0) throw new InvalidDataException($"{home.ConfigPath}: storeQuota must be 0 or more bytes");
             if (config.TrashDays < 0) throw new InvalidDataException($"{home.ConfigPath}: trashDays must be 0 or more");
             if (config.DownAfterSeconds < 1) throw new InvalidDataException($"{home.ConfigPath}: downAfterSeconds must be at least 1");
+            if (config.MaxPeers < 0) throw new InvalidDataException($"{home.ConfigPath}: maxPeers must be 0 or more");
             return config;
         }
         catch (JsonException e)

@@ -37,6 +37,9 @@ public sealed class ConnectionManager : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
+    private readonly Lock _admission = new();
+    private int _admitting;
+    private long _busyRefusals;
 
     /// <param name="refusal">Why a device is refused (banned, revoked), or null to admit it.</param>
     public ConnectionManager(
@@ -54,6 +57,17 @@ public sealed class ConnectionManager : IAsyncDisposable
     }
 
     public event Action<PeerConnection>? Connected;
+
+    public KeepAlive KeepAlive { get; init; } = KeepAlive.Default;
+
+    /// <summary>Most links at once, counting those still in their handshake; beyond it a device dialling in is told to come back later (0: no limit).</summary>
+    public int MaxConnections { get; init; }
+
+    /// <summary>How long a device refused as <see cref="CloseReason.Busy"/> is asked to wait before dialling again.</summary>
+    public static TimeSpan BusyRetryAfter { get; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Devices told to come back later because this node was at <see cref="MaxConnections"/>.</summary>
+    public long BusyRefusals => Interlocked.Read(ref _busyRefusals);
 
     public IReadOnlyCollection<PeerConnection> Connections => [.. _connections.Values];
 
@@ -81,6 +95,10 @@ public sealed class ConnectionManager : IAsyncDisposable
         if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
         try
         {
+            // Hole punching dials from the listen port, which takes SO_REUSEPORT on the listener too; an exclusive
+            // bind first still tells a second node that the port is taken.
+            if (endPoint.Port != 0) ListenPortSockets.ProbeExclusive(endPoint);
+            ListenPortSockets.ShareListenPort(socket);
             socket.Bind(endPoint);
             socket.Listen(128);
         }
@@ -119,7 +137,29 @@ public sealed class ConnectionManager : IAsyncDisposable
                 continue;
             }
 
-            _ = Task.Run(() => HandleAsync(socket, isClient: false, dialledAs: null));
+            var admitted = TryAdmit();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await HandleAsync(socket, isClient: false, dialledAs: null, busy: !admitted).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (admitted) lock (_admission) _admitting--;
+                }
+            });
+        }
+    }
+
+    /// <summary>Counted before TLS, so handshakes under way count too and a burst of diallers cannot overshoot the limit.</summary>
+    private bool TryAdmit()
+    {
+        lock (_admission)
+        {
+            if (MaxConnections > 0 && _connections.Count + _admitting >= MaxConnections) return false;
+            _admitting++;
+            return true;
         }
     }
 
@@ -143,6 +183,21 @@ public sealed class ConnectionManager : IAsyncDisposable
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
                 return;
+            }
+            catch (HandshakeException e) when (e.Reason == CloseReason.Busy)
+            {
+                // Not a failure: the peer has room later. Waiting as asked, without growing the backoff, gets in soonest.
+                _logger.LogInformation("{Address} is busy; dialling again in {Seconds} s", address, e.RetryAfter.TotalSeconds);
+                try
+                {
+                    await Task.Delay(e.RetryAfter * (0.75 + (Random.Shared.NextDouble() * 0.5)), _time, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
             }
             catch (HandshakeException e) when (e.Reason == CloseReason.Revoked)
             {
@@ -201,10 +256,13 @@ public sealed class ConnectionManager : IAsyncDisposable
             ?? throw new HandshakeException(CloseReason.Duplicate, $"the connection to {address} was dropped");
     }
 
-    private async Task<PeerConnection?> HandleAsync(Socket socket, bool isClient, string? dialledAs)
+    /// <param name="busy">Accepted over <see cref="MaxConnections"/>: refused as busy after TLS, unless the device already has a link to replace.</param>
+    /// <param name="kind">How the socket reaches the peer; a relayed link's remote end point is the relay's, not the peer's.</param>
+    /// <param name="expected">The device a punched or relayed link was opened for: anyone else is dropped after TLS.</param>
+    private async Task<PeerConnection?> HandleAsync(Socket socket, bool isClient, string? dialledAs, bool busy = false, LinkKind kind = LinkKind.Direct, DeviceId? expected = null)
     {
         socket.NoDelay = true;
-        var remoteEndPoint = socket.RemoteEndPoint;
+        var remoteEndPoint = kind == LinkKind.Relayed ? null : socket.RemoteEndPoint;
         var stream = new NetworkStream(socket, ownsSocket: true);
         PeerConnection connection;
         try
@@ -215,17 +273,23 @@ public sealed class ConnectionManager : IAsyncDisposable
                 ? await TlsChannel.AuthenticateAsClientAsync(stream, _identity, timeout.Token).ConfigureAwait(false)
                 : await TlsChannel.AuthenticateAsServerAsync(stream, _identity, timeout.Token).ConfigureAwait(false);
             var remote = TlsChannel.RemoteDeviceId(tls);
+            if (expected is { } wanted && remote != wanted)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+                throw new AuthenticationException($"expected {wanted.ShortForm} but {remote.ShortForm} answered");
+            }
 
             // Refused before any hello: a banned or revoked device learns why, and nothing else.
-            if (_refusal(remote) is { } refusal)
+            if ((_refusal(remote) ?? BusyRefusal(remote, busy)) is { } refusal)
             {
-                await tls.WriteAsync(FrameCodec.Encode(new Close(refusal.Reason, refusal.Text)), timeout.Token).ConfigureAwait(false);
+                var retryAfter = refusal.Reason == CloseReason.Busy ? (ushort)BusyRetryAfter.TotalSeconds : (ushort)0;
+                await tls.WriteAsync(FrameCodec.Encode(new Close(refusal.Reason, refusal.Text, retryAfter)), timeout.Token).ConfigureAwait(false);
                 await tls.FlushAsync(timeout.Token).ConfigureAwait(false);
                 await tls.DisposeAsync().ConfigureAwait(false);
                 throw new HandshakeException(refusal.Reason, $"{remote.ShortForm} refused: {refusal.Text}");
             }
 
-            connection = await PeerConnection.EstablishAsync(tls, isClient, remote, remoteEndPoint, _hello, _services, _logger, _time, _stopping.Token).ConfigureAwait(false);
+            connection = await PeerConnection.EstablishAsync(tls, isClient, remote, remoteEndPoint, kind, _hello, _services, _logger, _time, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or AuthenticationException or OperationCanceledException or HandshakeException or SocketException)
         {
@@ -247,11 +311,21 @@ public sealed class ConnectionManager : IAsyncDisposable
             return registered;
         }
 
+        connection.KeepAlive = KeepAlive;
         connection.Start();
-        _logger.LogInformation("Connected to {Name} ({Device}) {Direction} {EndPoint}", connection.RemoteName, connection.RemoteId.ShortForm, isClient ? "→" : "←", remoteEndPoint);
-        _catalog.UpsertPeer(new PeerRecord(connection.RemoteId, connection.RemoteName, [.. AddressesOf(connection)], _time.GetUtcNow()));
+        _logger.LogInformation("Connected to {Name} ({Device}) {Direction} {EndPoint} ({Kind})", connection.RemoteName, connection.RemoteId.ShortForm, isClient ? "→" : "←", remoteEndPoint ?? (object?)dialledAs, connection.Kind);
+        List<string> addresses = [.. AddressesOf(connection)];
+        if (addresses.Count == 0) addresses = [.. _catalog.GetPeer(connection.RemoteId)?.Addresses ?? []];
+        _catalog.UpsertPeer(new PeerRecord(connection.RemoteId, connection.RemoteName, addresses, _time.GetUtcNow()));
         Connected?.Invoke(connection);
         return connection;
+    }
+
+    private (CloseReason Reason, string Text)? BusyRefusal(DeviceId remote, bool busy)
+    {
+        if (!busy || _connections.ContainsKey(remote)) return null;
+        Interlocked.Increment(ref _busyRefusals);
+        return (CloseReason.Busy, $"this node has its limit of {MaxConnections} peers; try again later");
     }
 
     /// <summary>
@@ -264,7 +338,7 @@ public sealed class ConnectionManager : IAsyncDisposable
         {
             if (_connections.TryAdd(connection.RemoteId, connection)) return connection;
             if (!_connections.TryGetValue(connection.RemoteId, out var existing)) continue;
-            var replace = !existing.IsOpen || (Preferred(connection) && !Preferred(existing));
+            var replace = !existing.IsOpen || LinkPreference.Replaces(connection.Kind, Preferred(connection), existing.Kind, Preferred(existing));
             if (!replace) return existing;
             if (_connections.TryUpdate(connection.RemoteId, connection, existing))
             {
@@ -279,6 +353,40 @@ public sealed class ConnectionManager : IAsyncDisposable
         var dialler = connection.IsClient ? _identity.DeviceId : connection.RemoteId;
         var other = connection.IsClient ? connection.RemoteId : _identity.DeviceId;
         return dialler.CompareTo(other) < 0;
+    }
+
+    /// <summary>
+    /// Dials <paramref name="remote"/> from the listen port, as the peer dials us at the same moment (a simultaneous
+    /// open through both NATs). Both ends think they dialled, so the smaller device id takes the TLS client's part.
+    /// </summary>
+    public async Task<PeerConnection> PunchAsync(DeviceId peer, IPEndPoint remote, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var local = ListenEndPoints.Count > 0 ? ListenEndPoints[0] : throw new InvalidOperationException("not listening");
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        linked.CancelAfter(timeout);
+        var socket = ListenPortSockets.Bind(local);
+        try
+        {
+            await socket.ConnectAsync(remote, linked.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        return await HandleAsync(socket, isClient: _identity.DeviceId.CompareTo(peer) < 0, dialledAs: $"{Endpoints.Format(remote)} (punched)", kind: LinkKind.Punched, expected: peer).ConfigureAwait(false)
+            ?? throw new HandshakeException(CloseReason.Duplicate, $"the punched link to {peer.ShortForm} was dropped");
+    }
+
+    /// <summary>
+    /// Runs the usual handshake over a session a relay opened: <paramref name="isClient"/> for the side that asked
+    /// for it. TLS is end to end, so the relay sees only ciphertext, and the membership proof is the same as ever.
+    /// </summary>
+    public async Task<PeerConnection> AttachRelayedAsync(Socket relayed, bool isClient, DeviceId peer, string relay)
+    {
+        return await HandleAsync(relayed, isClient, dialledAs: $"{peer.ShortForm} via relay {relay}", kind: LinkKind.Relayed, expected: peer).ConfigureAwait(false)
+            ?? throw new HandshakeException(CloseReason.Duplicate, $"the relayed link to {peer.ShortForm} was dropped");
     }
 
     /// <summary>Called when a connection has closed, so a newer one for the same device is left alone.</summary>

@@ -45,11 +45,18 @@ public sealed class PutProgress(FileId id, string name, long size, DateTimeOffse
 
     public long PlacedBytes => Interlocked.Read(ref _placedBytes);
 
+    /// <summary>Nodes that refused a chunk for want of room (a full store quota or a full disk), this one included.</summary>
+    public IReadOnlyCollection<string> NoRoom => [.. _noRoom.Keys.Order(StringComparer.Ordinal)];
+
+    private readonly ConcurrentDictionary<string, byte> _noRoom = new(StringComparer.Ordinal);
+
     internal void Placed(int bytes) => Interlocked.Add(ref _placedBytes, bytes);
+
+    internal void HadNoRoom(string node) => _noRoom.TryAdd(node, 0);
 }
 
-/// <summary>How one put ended: <see cref="Copies"/> is the fewest nodes holding any one chunk.</summary>
-public sealed record PutResult(FileId Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes);
+/// <summary>How one put ended: <see cref="Copies"/> is the fewest nodes holding any one chunk; <see cref="NoRoom"/> who refused for want of room.</summary>
+public sealed record PutResult(FileId Id, string Name, long Size, int Copies, int Replicas, int ReachableNodes, IReadOnlyCollection<string> NoRoom);
 
 /// <summary>
 /// Files stored into the network: placement of every chunk on N nodes (weighted rendezvous hashing over the
@@ -150,7 +157,7 @@ public sealed class PutService : IAsyncDisposable
             _active.TryRemove(manifest.Id, out _);
         }
 
-        return new PutResult(manifest.Id, name, manifest.Size, copies.Length == 0 ? replicas : copies.Min(), replicas, members.Count);
+        return new PutResult(manifest.Id, name, manifest.Size, copies.Length == 0 ? replicas : copies.Min(), replicas, members.Count, progress.NoRoom);
     }
 
     private async Task PlaceAsync(
@@ -177,7 +184,7 @@ public sealed class PutService : IAsyncDisposable
                     {
                         var targets = ranked.Skip(next).Take(replicas - copies[index]).ToList();
                         next += targets.Count;
-                        var sent = await Task.WhenAll(targets.Select(t => SendAsync(t, manifest.Id, index, data, token))).ConfigureAwait(false);
+                        var sent = await Task.WhenAll(targets.Select(t => SendAsync(t, manifest.Id, index, data, token, progress.HadNoRoom))).ConfigureAwait(false);
                         copies[index] += sent.Count(stored => stored);
                     }
 
@@ -334,7 +341,14 @@ public sealed class PutService : IAsyncDisposable
         {
             var record = new PutFileRecord(incoming.File, incoming.Name, incoming.Size, incoming.ChunkCount, incoming.Replicas, incoming.UpdatedTicks, incoming.UpdatedBy, incoming.Deleted);
             if (!SafeFileName.IsValid(record.Name, out _)) continue;
-            if (!Apply(record, null)) continue;
+            if (!Apply(record, null))
+            {
+                // Not news; but if fetching its manifest failed when it was (the link broke), ask again: without it
+                // this node can neither count the file's copies, nor store or repair them.
+                if (IsPut(record.Id) && !_manifests.ContainsKey(record.Id)) _ = EnsureManifestAsync(record.Id, connection);
+                continue;
+            }
+
             news.Add(incoming);
             if (!record.Deleted) _ = EnsureManifestAsync(record.Id, connection);
         }
@@ -422,7 +436,18 @@ public sealed class PutService : IAsyncDisposable
 
     private async ValueTask<StoreOutcome> KeepAsync(PutFileRecord record, Manifest manifest, int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        var result = await _store.PutAsync(manifest[index].Hash, data, cancellationToken).ConfigureAwait(false);
+        ChunkStoreResult result;
+        try
+        {
+            result = await _store.PutAsync(manifest[index].Hash, data, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DiskFullException e)
+        {
+            // Refused like a full quota, so the sender places the copy elsewhere and repair offers it again later.
+            _logger.LogWarning("Could not keep chunk {Index} of {Name}: {Error}", index, record.Name, e.Message);
+            return StoreOutcome.Full;
+        }
+
         switch (result)
         {
             case ChunkStoreResult.Stored:
@@ -439,13 +464,16 @@ public sealed class PutService : IAsyncDisposable
         }
     }
 
-    private async Task<bool> SendAsync(DeviceId target, FileId file, int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    /// <param name="noRoom">Told the name of a node that refused for want of room.</param>
+    private async Task<bool> SendAsync(DeviceId target, FileId file, int index, ReadOnlyMemory<byte> data, CancellationToken cancellationToken, Action<string>? noRoom = null)
     {
         if (target == _environment.Self)
         {
             var record = _records[file];
-            return _manifests.TryGetValue(file, out var manifest)
-                && await KeepAsync(record, manifest, index, data, cancellationToken).ConfigureAwait(false) == StoreOutcome.Stored;
+            if (!_manifests.TryGetValue(file, out var manifest)) return false;
+            var kept = await KeepAsync(record, manifest, index, data, cancellationToken).ConfigureAwait(false);
+            if (kept == StoreOutcome.Full) noRoom?.Invoke("this node");
+            return kept == StoreOutcome.Stored;
         }
 
         if (_environment.ConnectionOf(target) is not { IsOpen: true } connection) return false;
@@ -453,6 +481,7 @@ public sealed class PutService : IAsyncDisposable
         {
             var outcome = await connection.StoreChunkAsync(file, index, data, cancellationToken).ConfigureAwait(false);
             if (outcome != StoreOutcome.Stored) _logger.LogDebug("{Peer} did not keep chunk {Index} of {File}: {Outcome}", connection.RemoteName, index, file.ShortForm, outcome);
+            if (outcome == StoreOutcome.Full) noRoom?.Invoke(connection.RemoteName);
             return outcome == StoreOutcome.Stored;
         }
         catch (Exception e) when (e is PeerErrorException or ConnectionClosedException)

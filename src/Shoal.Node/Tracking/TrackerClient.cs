@@ -16,10 +16,22 @@ namespace Shoal.Node.Tracking;
 public sealed record TrackerEnvironment(
     Func<(string Name, int ListenPort, IReadOnlyList<string> Addresses)> Self,
     Func<IReadOnlyList<InventoryEntry>> Inventory,
-    Action<IReadOnlyList<TrackedPeer>> OnPeers);
+    Action<IReadOnlyList<TrackedPeer>> OnPeers)
+{
+    /// <summary>Sends requests from the node's listen port; with <see cref="OnSignal"/>, the client long-polls for punch signals through it.</summary>
+    public HttpMessageHandler? ListenPortHandler { get; init; }
+
+    /// <summary>Another member asks this node to punch a hole to it.</summary>
+    public Action<PunchSignal>? OnSignal { get; init; }
+}
 
 /// <summary>How one tracker is doing, for status and the API.</summary>
-public sealed record TrackerState(string Url, bool Online, DateTimeOffset? LastAnnounce, string? LastError, int Peers);
+/// <param name="Reachable">Whether the tracker could connect back to this node (null: not known yet).</param>
+/// <param name="PublicAddress">This node's listen port as the tracker sees it (from the long poll, which leaves from it).</param>
+/// <param name="Relays">Relays the tracker offers.</param>
+public sealed record TrackerState(
+    string Url, bool Online, DateTimeOffset? LastAnnounce, string? LastError, int Peers, bool? Reachable = null, string? PublicAddress = null,
+    IReadOnlyList<string>? Relays = null);
 
 /// <summary>
 /// Keeps this node registered at one tracker: announces (a heartbeat that carries what changed since the last one),
@@ -37,8 +49,13 @@ public sealed class TrackerClient : IAsyncDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long the tracker holds a signals poll; the request's own timeout leaves room for a slow answer.</summary>
+    private const int SignalsWaitSeconds = 20;
+
     private readonly Uri _url;
     private readonly HttpClient _http;
+    private readonly HttpClient? _listenPortHttp;
+    private Task _signals = Task.CompletedTask;
     private readonly TrackerRequestSigner _signer;
     private readonly TrackerEnvironment _node;
     private readonly TimeProvider _time;
@@ -59,6 +76,10 @@ public sealed class TrackerClient : IAsyncDisposable
         _logger = logger;
         _http = handler is null ? new HttpClient { Timeout = RequestTimeout } : new HttpClient(handler, disposeHandler: false) { Timeout = RequestTimeout };
         _state = new TrackerState(url.ToString(), false, null, null, 0);
+        if (node.ListenPortHandler is not null && node.OnSignal is not null)
+        {
+            _listenPortHttp = new HttpClient(node.ListenPortHandler, disposeHandler: false) { Timeout = RequestTimeout + TimeSpan.FromSeconds(SignalsWaitSeconds) };
+        }
     }
 
     public Uri Url => _url;
@@ -79,7 +100,59 @@ public sealed class TrackerClient : IAsyncDisposable
         return true;
     }
 
-    public void Start() => _loop = Task.Run(RunAsync);
+    public void Start()
+    {
+        _loop = Task.Run(RunAsync);
+        if (_listenPortHttp is not null) _signals = Task.Run(() => PollSignalsAsync(_listenPortHttp));
+    }
+
+    /// <summary>Asks the tracker to have <paramref name="device"/> dial this node now, and where to dial it back.</summary>
+    public Task<PunchResponse> PunchAsync(DeviceId device, CancellationToken cancellationToken) =>
+        PostAsync(TrackerPaths.Punch, new PunchRequest(TrackerDeviceId.Format(device)), TrackerJson.Default.PunchRequest, TrackerJson.Default.PunchResponse, cancellationToken);
+
+    /// <summary>
+    /// One long poll after another, from the listen port, once registered: the tracker learns the NAT's mapping of the
+    /// listen port from it, the open connection keeps that mapping alive, and punch requests arrive at once.
+    /// </summary>
+    private async Task PollSignalsAsync(HttpClient client)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                if (!_state.Online)
+                {
+                    await Task.Delay(MinGap, _time, token).ConfigureAwait(false);
+                    continue;
+                }
+
+                var answer = await PostAsync(TrackerPaths.Signals, new SignalsRequest(SignalsWaitSeconds), TrackerJson.Default.SignalsRequest, TrackerJson.Default.SignalsResponse, token, client).ConfigureAwait(false);
+                backoff = TimeSpan.FromSeconds(1);
+                _state = _state with { PublicAddress = answer.ObservedAddress };
+                foreach (var signal in answer.Punches) _node.OnSignal!(signal);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is HttpRequestException or TrackerRefusedException or TaskCanceledException or JsonException)
+            {
+                _logger.LogDebug("Tracker {Url}: waiting for signals failed: {Error}; again in {Backoff} s", _url, e.Message, (int)backoff.TotalSeconds);
+                try
+                {
+                    await Task.Delay(backoff, _time, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+    }
 
     /// <summary>Something this node holds changed: announce soon (after <see cref="MinGap"/>).</summary>
     public void Wake() => _wake.TrySetResult();
@@ -170,18 +243,18 @@ public sealed class TrackerClient : IAsyncDisposable
         }
 
         if (!_state.Online) _logger.LogInformation("Registered at tracker {Url} as {Address}", _url, response.ObservedAddress);
-        _state = _state with { Online = true, LastAnnounce = _time.GetUtcNow(), LastError = null };
+        _state = _state with { Online = true, LastAnnounce = _time.GetUtcNow(), LastError = null, Reachable = response.Reachable, Relays = response.Relays ?? [] };
     }
 
     private async Task<TResponse> PostAsync<TRequest, TResponse>(
-        string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+        string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken, HttpClient? client = null)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(request, requestType);
         var uri = new Uri(_url, path);
         using var message = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(body) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         foreach (var (header, value) in _signer.Sign("POST", uri.PathAndQuery, uri.Authority, body)) message.Headers.TryAddWithoutValidation(header, value);
-        using var response = await _http.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        using var response = await (client ?? _http).SendAsync(message, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             var reason = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
@@ -210,6 +283,7 @@ public sealed class TrackerClient : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
+        await _signals.ConfigureAwait(false);
         if (_state.Online)
         {
             // Unregistered at once rather than lingering as a dead entry until it expires.
@@ -225,6 +299,7 @@ public sealed class TrackerClient : IAsyncDisposable
         }
 
         _http.Dispose();
+        _listenPortHttp?.Dispose();
         _stopping.Dispose();
     }
 }

@@ -26,6 +26,38 @@ public sealed class Trackers : IAsyncDisposable
 
     public bool IsEmpty => _clients.Count == 0;
 
+    /// <summary>The network's key for trackers, which also proves membership at relays.</summary>
+    public NetworkTrackerKey NetworkKey => _networkKey;
+
+    /// <summary>True when a tracker could connect back to this node, false when every one that tried could not, else null.</summary>
+    public bool? Reachable
+    {
+        get
+        {
+            var known = _clients.Select(c => c.State.Reachable).Where(r => r is not null).ToList();
+            return known.Count == 0 ? null : known.Any(r => r == true);
+        }
+    }
+
+    /// <summary>The relays the trackers offer.</summary>
+    public IReadOnlyList<string> Relays => [.. _clients.SelectMany(c => c.State.Relays ?? []).Distinct(StringComparer.OrdinalIgnoreCase)];
+
+    /// <summary>
+    /// Asks each tracker in turn to have <paramref name="device"/> dial this node now; the first that can (both poll
+    /// it for signals) says where to dial back. Null when none can.
+    /// </summary>
+    public async Task<PunchResponse?> PunchAsync(DeviceId device, CancellationToken cancellationToken)
+    {
+        foreach (var client in _clients.Where(c => c.State.Online))
+        {
+            var answer = await AskAsync(client, c => c.PunchAsync(device, cancellationToken)).ConfigureAwait(false);
+            if (answer?.Address is not null) return answer;
+            if (answer is not null) _logger.LogDebug("Tracker {Url} cannot punch to {Device}: {Reason}", client.Url, device.ShortForm, answer.Reason);
+        }
+
+        return null;
+    }
+
     public IReadOnlyList<TrackerState> States => [.. _clients.Select(c => c.State)];
 
     public void Start()

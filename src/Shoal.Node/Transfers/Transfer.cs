@@ -15,6 +15,12 @@ public enum TransferState
 
     /// <summary>Stopped by the user; the partial file and its verified chunks are kept until it is resumed.</summary>
     Paused,
+
+    /// <summary>
+    /// A disk it writes to is full (<see cref="Transfer.Error"/> says which and how much room it needs); verified chunks
+    /// are kept, and it carries on by itself when there is room.
+    /// </summary>
+    DiskFull,
 }
 
 /// <summary>One download: its lifetime, the swarm engine while it runs, and what the API reports about it.</summary>
@@ -49,7 +55,7 @@ public sealed class Transfer
         }
     }
 
-    public bool IsRunning => State is TransferState.Waiting or TransferState.Downloading;
+    public bool IsRunning => State is TransferState.Waiting or TransferState.Downloading or TransferState.DiskFull;
 
     /// <summary>Completes at the next verified chunk or change of state: readers of the file in order wait on it.</summary>
     public Task Progressed => Volatile.Read(ref _progressed).Task;

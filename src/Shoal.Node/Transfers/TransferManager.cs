@@ -104,12 +104,12 @@ public sealed class TransferManager : IAsyncDisposable
     public Transfer Start(ShoalLink link, string targetDirectory)
     {
         targetDirectory = Path.GetFullPath(targetDirectory);
-        if (_transfers.TryGetValue(link.Id, out var existing) && existing.State is TransferState.Waiting or TransferState.Downloading)
+        if (_transfers.TryGetValue(link.Id, out var existing) && existing.IsRunning)
         {
             return existing;
         }
 
-        var name = link.Name is null ? "" : SafeFileName.Sanitize(link.Name, link.Id.ShortForm);
+        var name = string.IsNullOrEmpty(link.Name) ? "" : SafeFileName.Sanitize(link.Name, link.Id.ShortForm);
         var transfer = new Transfer(link.Id, name, targetDirectory);
         _transfers[link.Id] = transfer;
         var already = _library.GetLocal(link.Id);
@@ -123,8 +123,28 @@ public sealed class TransferManager : IAsyncDisposable
         }
 
         Directory.CreateDirectory(targetDirectory);
+        Remember(transfer);
         transfer.Completion = Task.Run(() => RunAsync(transfer));
         return transfer;
+    }
+
+    /// <summary>
+    /// Records an accepted download at once, not when its manifest comes: one accepted while no source is online, or
+    /// just before a crash, is resumed by the next start as promised. Its size is recorded with the manifest.
+    /// </summary>
+    private void Remember(Transfer transfer)
+    {
+        if (_catalog.GetDownload(transfer.Id) is not null) return;
+        try
+        {
+            _catalog.UpsertDownload(new DownloadRecord(
+                transfer.Id, transfer.Name, 0, transfer.TargetDirectory, PartialPathOf(transfer.Id), DownloadStatus.Active, _time.GetUtcNow(), null, null));
+        }
+        catch (Exception e) when (DiskSpace.IsFull(e))
+        {
+            // The run records it once it has the manifest, room permitting; only a restart before then forgets it.
+            _logger.LogWarning("Download of {Id} not recorded yet: {Error}", transfer.Id.ShortForm, e.Message);
+        }
     }
 
     public async Task<bool> CancelAsync(FileId id)
@@ -144,7 +164,28 @@ public sealed class TransferManager : IAsyncDisposable
         return true;
     }
 
+    /// <summary>A full disk does not end a download: once there is room it carries on from the chunks it verified.</summary>
     private async Task RunAsync(Transfer transfer)
+    {
+        for (var attempt = 0; await RunOnceAsync(transfer).ConfigureAwait(false) is { } full; attempt++)
+        {
+            try
+            {
+                await DiskSpace.WaitForRoomAsync(full, attempt, _time, transfer.Cancellation.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Stopped(transfer);
+                if (transfer.DeletePartialOnExit) File.Delete(PartialPathOf(transfer.Id));
+                return;
+            }
+
+            _logger.LogInformation("Trying the download of {Name} again: {Free} free now", transfer.Name, ByteSize.Format(DiskSpace.AvailableBytes(full.Directory)));
+        }
+    }
+
+    /// <summary>One attempt; returns what was full when a disk was, so the caller waits for room and tries again.</summary>
+    private async Task<DiskFullException?> RunOnceAsync(Transfer transfer)
     {
         var token = transfer.Cancellation.Token;
         PartialDownload? partial = null;
@@ -179,6 +220,7 @@ public sealed class TransferManager : IAsyncDisposable
                 // Chunks this node already keeps (a put file's share in its store) are copied, not fetched.
                 swarm.AddOrUpdatePeer(new LocalCopyPeer(_self, heldBefore.ReadChunkAsync), heldBefore.VerifiedSnapshot());
             }
+            if (transfer.State == TransferState.DiskFull) transfer.Error = null;
             transfer.State = TransferState.Downloading;
             await swarm.RunAsync(token).ConfigureAwait(false);
 
@@ -193,17 +235,17 @@ public sealed class TransferManager : IAsyncDisposable
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            if (transfer.PauseRequested && !_stopping)
-            {
-                if (_catalog.GetDownload(transfer.Id) is { } record) _catalog.UpsertDownload(record with { Status = DownloadStatus.Paused });
-                transfer.State = TransferState.Paused;
-            }
-            else if (!_stopping)
-            {
-                transfer.State = TransferState.Cancelled;
-                _catalog.RemoveDownload(transfer.Id);
-                transfer.DeletePartialOnExit = true;
-            }
+            Stopped(transfer);
+        }
+        catch (Exception e) when (DiskSpace.IsFull(e))
+        {
+            // Nothing is written to the catalog now (it may be on the full disk): the record stays active, so a
+            // restart resumes it too, and the chunks it lists as verified are on disk.
+            var full = e as DiskFullException ?? new DiskFullException(_home.Root, DiskSpace.CatalogRoom, e);
+            transfer.Error = full.Message + "; it carries on by itself when there is room";
+            transfer.State = TransferState.DiskFull;
+            _logger.LogWarning("Download of {Name} paused: {Error}", transfer.Name, full.Message);
+            return full;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
@@ -223,6 +265,24 @@ public sealed class TransferManager : IAsyncDisposable
             transfer.Partial = null;
             if (partial is not null) await partial.DisposeAsync().ConfigureAwait(false);
             if (transfer.DeletePartialOnExit) File.Delete(PartialPathOf(transfer.Id));
+        }
+
+        return null;
+    }
+
+    /// <summary>The run was cancelled: by a pause (the record says paused), by the node stopping (left as it is), or for good.</summary>
+    private void Stopped(Transfer transfer)
+    {
+        if (transfer.PauseRequested && !_stopping)
+        {
+            if (_catalog.GetDownload(transfer.Id) is { } record) _catalog.UpsertDownload(record with { Status = DownloadStatus.Paused });
+            transfer.State = TransferState.Paused;
+        }
+        else if (!_stopping)
+        {
+            transfer.State = TransferState.Cancelled;
+            _catalog.RemoveDownload(transfer.Id);
+            transfer.DeletePartialOnExit = true;
         }
     }
 

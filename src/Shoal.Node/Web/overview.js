@@ -17,7 +17,7 @@ export function mount(root) {
   const node = {};
   const field = (key, cls) => (node[key] = h('span', { class: cls, text: '…' }));
   const trackers = h('div');
-  const peers = table('Peers', ['Name', 'Device', 'Status', 'Last seen', 'Addresses', 'RTT', 'Rates']);
+  const peers = table('Peers', ['Name', 'Device', 'Status', 'Last seen', 'Addresses', 'RTT', 'Link', 'Rates']);
   const peersBody = h('div', {}, h('p', { class: 'muted', text: 'Loading peers…' }));
 
   root.append(
@@ -99,6 +99,7 @@ function peerRow() {
   const seen = timeAgo(null);
   const addresses = h('span', { class: 'lines mono small' });
   const rtt = h('span');
+  const link = h('span');
   const up = h('span');
   const down = h('span');
   const row = h('tr', {},
@@ -108,6 +109,7 @@ function peerRow() {
     cell('Last seen', seen),
     cell('Addresses', addresses),
     cell('RTT', rtt),
+    cell('Link', link),
     cell('Rates',
       h('span', { class: 'rate' }, h('span', { 'aria-hidden': 'true', text: '↑ ' }), h('span', { class: 'visually-hidden', text: 'sending ' }), up),
       h('span', { class: 'rate' }, h('span', { 'aria-hidden': 'true', text: '↓ ' }), h('span', { class: 'visually-hidden', text: 'receiving ' }), down)));
@@ -127,6 +129,7 @@ function peerRow() {
     } else setTime(seen, peer.lastSeen);
     setText(addresses, peer.addresses.join('\n') || '–');
     setText(rtt, peer.rttMs == null ? '–' : `${Math.round(peer.rttMs)} ms`);
+    setText(link, peer.online && peer.link ? peer.link : '–');
     setText(up, peer.online ? formatRate(peer.uploadRate) : '–');
     setText(down, peer.online ? formatRate(peer.downloadRate) : '–');
   };

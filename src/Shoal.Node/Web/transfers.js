@@ -12,7 +12,7 @@ export function mergeTransfer(transfer) {
   setState('transfers', known ? list.map(t => (t.id === transfer.id ? transfer : t)) : [...list, transfer]);
 }
 
-const ACTIVE = new Set(['waiting', 'downloading']);
+const ACTIVE = new Set(['waiting', 'downloading', 'diskfull']);
 
 export function mount(root) {
   const summary = h('p', { class: 'muted', 'aria-live': 'polite' });

@@ -29,7 +29,8 @@ public sealed record ScanResult(
 /// </summary>
 public sealed class FolderScanner(string root, DeviceId self, TimeProvider time, ILogger logger)
 {
-    private const string ChangingReason = "changed while it was being read; it is scanned again once it settles";
+    /// <summary>Why a file still being written was skipped: no problem, it is scanned again once it settles.</summary>
+    public const string ChangingReason = "changed while it was being read; it is scanned again once it settles";
 
     private static readonly EnumerationOptions ListOptions = new()
     {

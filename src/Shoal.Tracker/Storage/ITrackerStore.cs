@@ -39,6 +39,9 @@ public interface ITrackerStore : IAsyncDisposable
     /// <summary>Live devices other than the sender: those in <paramref name="devices"/> (hex ids) if given, else the most recently seen.</summary>
     Task<IReadOnlyList<TrackedPeer>> PeersAsync(TrackerSender sender, IReadOnlyList<string>? devices, int limit, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>Whether the sender is registered and live (consuming its nonce, like every call).</summary>
+    Task<bool> IsLiveAsync(TrackerSender sender, DateTimeOffset now, CancellationToken cancellationToken);
+
     /// <summary>Forgets the sender's registration and holdings.</summary>
     /// <returns>Whether it was registered.</returns>
     Task<bool> LeaveAsync(TrackerSender sender, DateTimeOffset now, CancellationToken cancellationToken);

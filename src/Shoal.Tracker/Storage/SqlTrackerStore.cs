@@ -282,6 +282,14 @@ public sealed class SqlTrackerStore : ITrackerStore
         return peers;
     }
 
+    public async Task<bool> IsLiveAsync(TrackerSender sender, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenConsumingNonceAsync(sender, cancellationToken).ConfigureAwait(false);
+        await using var command = Command(
+            connection, null, "SELECT count(*) FROM devices WHERE network = @network AND device = @device AND expires_at > @now", [.. Key(sender), ("@now", now.ToUnixTimeMilliseconds())]);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
     public Task<bool> LeaveAsync(TrackerSender sender, DateTimeOffset now, CancellationToken cancellationToken) =>
         InTransactionAsync(
             async (connection, transaction) =>

@@ -18,17 +18,19 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     private readonly Manifest? _manifest;
     private readonly Bitfield? _have;
     private readonly bool _corrupt;
+    private readonly FileId? _offeredAs;
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _storesReleased = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _chunksServed;
     private int _storesWaiting;
 
-    private ScriptedPeer(string? path, Manifest? manifest, Bitfield? have, bool corrupt)
+    private ScriptedPeer(string? path, Manifest? manifest, Bitfield? have, bool corrupt, FileId? offeredAs)
     {
         _path = path;
         _manifest = manifest;
         _have = have;
         _corrupt = corrupt;
+        _offeredAs = offeredAs;
         Identity = NodeIdentity.LoadOrCreate(_directory.Path);
     }
 
@@ -44,20 +46,22 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     /// <summary>Why the other side closed the link.</summary>
     public Task<string> Closed => _closed.Task;
 
+    /// <param name="offeredAs">Offers the file under this id instead of its own, and answers for it with the file's manifest.</param>
     public static async Task<ScriptedPeer> ConnectAsync(
-        TestNode target, NetworkMembership membership, string name, string? path = null, Manifest? manifest = null, Bitfield? have = null, bool corrupt = false)
+        TestNode target, NetworkMembership membership, string name, string? path = null, Manifest? manifest = null, Bitfield? have = null, bool corrupt = false,
+        FileId? offeredAs = null)
     {
-        var peer = new ScriptedPeer(path, manifest, have, corrupt);
+        var peer = new ScriptedPeer(path, manifest, have, corrupt, offeredAs);
         var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync("127.0.0.1", target.Node.ListenEndPoint.Port);
         var tls = await TlsChannel.AuthenticateAsClientAsync(client.GetStream(), peer.Identity, CancellationToken.None);
         peer.Connection = await PeerConnection.EstablishAsync(
-            tls, isClient: true, TlsChannel.RemoteDeviceId(tls), client.Client.RemoteEndPoint,
+            tls, isClient: true, TlsChannel.RemoteDeviceId(tls), client.Client.RemoteEndPoint, LinkKind.Direct,
             new LocalHello(peer.Identity.DeviceId, membership, name, 0), peer, NullLogger.Instance, TimeProvider.System, CancellationToken.None);
         peer.Connection.Start();
         if (manifest is not null)
         {
-            var entry = new InventoryEntry(manifest.Id, Path.GetFileName(path!), manifest.Size, manifest.ChunkCount, have is { IsComplete: false } ? have : null);
+            var entry = new InventoryEntry(offeredAs ?? manifest.Id, Path.GetFileName(path!), manifest.Size, manifest.ChunkCount, have is { IsComplete: false } ? have : null);
             peer.Connection.Send(new Inventory(Reset: true, [entry]));
         }
 
@@ -65,7 +69,7 @@ public sealed class ScriptedPeer : IPeerServices, IAsyncDisposable
     }
 
     public ValueTask<Manifest?> FindManifestAsync(FileId file, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_manifest is not null && _manifest.Id == file ? _manifest : null);
+        ValueTask.FromResult(_manifest is not null && (_offeredAs ?? _manifest.Id) == file ? _manifest : null);
 
     public async ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken)
     {

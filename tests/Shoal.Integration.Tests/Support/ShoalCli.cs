@@ -65,25 +65,37 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Task<string> _stderr;
 
-    private NodeProcess(Process process, string home)
+    private NodeProcess(Process process, string home, string? log)
     {
         _process = process;
         Home = home;
         _stderr = process.StandardError.ReadToEndAsync();
-        _ = process.StandardOutput.ReadToEndAsync();
+        _ = log is null ? process.StandardOutput.ReadToEndAsync() : AppendAsync(process.StandardOutput, log);
+    }
+
+    private static async Task AppendAsync(StreamReader output, string log)
+    {
+        await using var file = new FileStream(log, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+        await output.BaseStream.CopyToAsync(file);
     }
 
     public string Home { get; }
 
     public HttpClient Api { get; private set; } = null!;
 
-    public static async Task<NodeProcess> StartAsync(string home, params string[] extraArgs)
+    public static Task<NodeProcess> StartAsync(string home, params string[] extraArgs) => StartAsync(ShoalCli.StartInfo, home, log: null, extraArgs);
+
+    /// <summary>
+    /// Runs <c>up</c> through <paramref name="program"/> (arguments in, what to start out: <c>./shoal</c>, or a snapshot
+    /// of it that a rebuild cannot touch), appending what it prints to <paramref name="log"/> if given.
+    /// </summary>
+    public static async Task<NodeProcess> StartAsync(Func<string[], ProcessStartInfo> program, string home, string? log, params string[] extraArgs)
     {
         var runtime = new NodeHome(home).RuntimePath;
         if (File.Exists(runtime)) File.Delete(runtime);
-        var process = Process.Start(ShoalCli.StartInfo(["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs]))!;
+        var process = Process.Start(program(["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs]))!;
         process.StandardInput.Close();
-        var node = new NodeProcess(process, home);
+        var node = new NodeProcess(process, home, log);
         var info = await Eventually.ValueAsync(
             () =>
             {

@@ -2,9 +2,10 @@ namespace Shoal.Integration.Tests.Support;
 
 public sealed class TempDirectory : IDisposable
 {
-    public TempDirectory(string prefix = "shoal-it")
+    /// <param name="parent">Where to make it (default: the temp directory), e.g. on a file system a test mounted.</param>
+    public TempDirectory(string prefix = "shoal-it", string? parent = null)
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Path = System.IO.Path.Combine(parent ?? System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path);
     }
 

@@ -36,11 +36,12 @@ public sealed class TestNode : IAsyncDisposable
     public static Task<TestNode> StartJoiningAsync(string name, TestNode inviter, long downloadLimit = 0) =>
         StartAsync(name, NodeSetup.CreateInvite(inviter.Node.Home, [inviter.Address]), [inviter.Address], downloadLimit: downloadLimit);
 
+    /// <param name="parent">Where the node's directory (home, downloads) goes; default the temp directory.</param>
     public static async Task<TestNode> StartAsync(
         string name, string? joinCode, IReadOnlyList<string> peers, long uploadLimit = 0, long downloadLimit = 0, IReadOnlyList<string>? allowSubnets = null,
-        Func<NodeOptions, NodeOptions>? configure = null)
+        Func<NodeOptions, NodeOptions>? configure = null, string? parent = null)
     {
-        var directory = new TempDirectory("shoal-node");
+        var directory = new TempDirectory("shoal-node", parent);
         var home = new NodeHome(directory.Combine("home"));
         NodeSetup.Init(home, name, folder: null, joinCode);
         var options = new NodeOptions(home)
@@ -99,9 +100,10 @@ public sealed class TestNode : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync(ApiJson.Default.IReadOnlyListPutFileDto))!.Single();
     }
 
-    public async Task<TransferDto> StartDownloadAsync(string link)
+    /// <param name="directory">Where the file goes; default <see cref="Downloads"/>.</param>
+    public async Task<TransferDto> StartDownloadAsync(string link, string? directory = null)
     {
-        var response = await Api.PostAsJsonAsync("api/downloads", new GetRequest(link, Downloads), ApiJson.Default.GetRequest);
+        var response = await Api.PostAsJsonAsync("api/downloads", new GetRequest(link, directory ?? Downloads), ApiJson.Default.GetRequest);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync(ApiJson.Default.TransferDto))!;
     }
@@ -110,9 +112,9 @@ public sealed class TestNode : IAsyncDisposable
         (await Api.GetFromJsonAsync($"api/downloads/{id}", ApiJson.Default.TransferDto))!;
 
     /// <summary>Downloads through the API and waits until the node reports the file complete and verified.</summary>
-    public async Task<TransferDto> DownloadAsync(string link, TimeSpan? timeout = null)
+    public async Task<TransferDto> DownloadAsync(string link, TimeSpan? timeout = null, string? directory = null)
     {
-        var started = await StartDownloadAsync(link);
+        var started = await StartDownloadAsync(link, directory);
         return await Eventually.ValueAsync(
             async () =>
             {

@@ -14,7 +14,7 @@ public sealed class RootFactAttribute : FactAttribute
 
     public static bool CanCreateNamespaces { get; } = OperatingSystem.IsLinux() && IsRoot() && FindIp() is not null;
 
-    private static bool IsRoot()
+    internal static bool IsRoot()
     {
         if (Environment.UserName == "root") return true;
         try

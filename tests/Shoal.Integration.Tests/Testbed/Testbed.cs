@@ -23,12 +23,13 @@ public sealed class Testbed : IAsyncDisposable
     private readonly List<TestbedNode> _nodes = [];
     private bool _disposed;
 
-    private Testbed(string name, int subnet, int hosts, int? split)
+    private Testbed(string name, int subnet, int hosts, int? split, int? nat)
     {
         Name = name;
         Subnet = subnet;
         Hosts = hosts;
         Split = split;
+        Nat = nat;
     }
 
     public string Name { get; }
@@ -40,6 +41,9 @@ public sealed class Testbed : IAsyncDisposable
     /// <summary>The last host on the first LAN, if the hosts after it are on a second, routed one.</summary>
     public int? Split { get; }
 
+    /// <summary>The last host on the public segment, if each host after it is alone in a home behind its own NAT router.</summary>
+    public int? Nat { get; }
+
     /// <summary>Homes, sources and downloads: namespaces share the file system, so the root namespace can read them.</summary>
     public TempDirectory Directory { get; } = new("shoal-testbed");
 
@@ -48,7 +52,12 @@ public sealed class Testbed : IAsyncDisposable
     /// <summary>The program every testbed node and CLI call runs: <c>dotnet</c> and a private copy of the built CLI.</summary>
     public static IReadOnlyList<string> ShoalCommand => ["dotnet", ShoalSnapshot.Value.IsCompletedSuccessfully ? ShoalSnapshot.Value.Result : throw new InvalidOperationException("create a Testbed first")];
 
-    public static async Task<Testbed> CreateAsync(int hosts, string? rate = null, int? split = null)
+    /// <summary>The snapshot's <c>shoal.dll</c>, made on first use: for node processes outside a testbed that must not see a rebuild either.</summary>
+    public static Task<string> SnapshotAsync() => ShoalSnapshot.Value;
+
+    /// <param name="nat">Hosts after this one are each behind a NAT router (<c>testbed/up --nat</c>).</param>
+    /// <param name="symmetric">The NAT routers map every connection to a new port, so no hole can be punched.</param>
+    public static async Task<Testbed> CreateAsync(int hosts, string? rate = null, int? split = null, int? nat = null, bool symmetric = false)
     {
         if (split is { } last)
         {
@@ -66,10 +75,12 @@ public sealed class Testbed : IAsyncDisposable
         }
         while (File.Exists($"/run/netns/{name}-br"));
 
-        var testbed = new Testbed(name, subnet, hosts, split);
+        var testbed = new Testbed(name, subnet, hosts, split, nat);
         List<string> args = [name, hosts.ToString(CultureInfo.InvariantCulture), "--subnet", subnet.ToString(CultureInfo.InvariantCulture)];
         if (rate is not null) args.AddRange(["--rate", rate]);
         if (split is not null) args.AddRange(["--split", split.Value.ToString(CultureInfo.InvariantCulture)]);
+        if (nat is not null) args.AddRange(["--nat", nat.Value.ToString(CultureInfo.InvariantCulture)]);
+        if (symmetric) args.Add("--symmetric");
         try
         {
             var up = await ProcessRunner.RunAsync(Path.Combine(Scripts, "up"), args, TimeSpan.FromMinutes(1));
@@ -90,11 +101,16 @@ public sealed class Testbed : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(host, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(host, Hosts);
+        if (Nat is { } publicHosts && host > publicHosts) return $"10.{100 + host - publicHosts}.{Subnet}.2";
         var firstLan = Split ?? Hosts;
         return host <= firstLan ? $"10.77.{Subnet}.{host + 1}" : $"10.78.{Subnet}.{host - firstLan + 1}";
     }
 
     public string PeerAddress(int host) => $"{HostAddress(host)}:{PeerPort}";
+
+    /// <summary>The public (wan0) address of the NAT router a home host is behind: what hosts outside see it as.</summary>
+    public string RouterPublicAddress(int host) =>
+        Nat is { } publicHosts && host > publicHosts ? $"10.77.{Subnet}.{200 + host - publicHosts}" : throw new ArgumentOutOfRangeException(nameof(host), "not a host behind a NAT router");
 
     /// <summary>Runs a command inside host <paramref name="host"/>'s namespace.</summary>
     public Task<CliResult> ExecAsync(int host, IReadOnlyList<string> command, TimeSpan? timeout = null) =>

@@ -6,7 +6,8 @@ using Shoal.Node.Home;
 
 namespace Shoal.Integration.Tests.Testbed;
 
-public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, bool Revoked);
+/// <param name="Link">How an online peer is connected: direct, punched or relayed.</param>
+public sealed record PeerView(string Id, string Name, bool Online, IReadOnlyList<string> Addresses, bool Revoked, string? Link = null);
 
 /// <summary>
 /// <c>shoal up</c> running in one testbed host's namespace. Its API listens on 127.0.0.1 inside that namespace,
@@ -91,7 +92,8 @@ public sealed class TestbedNode : IAsyncDisposable
                 p.GetProperty("name").GetString() ?? "",
                 p.GetProperty("online").GetBoolean(),
                 [.. p.GetProperty("addresses").EnumerateArray().Select(a => a.GetString() ?? "")],
-                p.GetProperty("revoked").GetBoolean())),
+                p.GetProperty("revoked").GetBoolean(),
+                p.TryGetProperty("link", out var link) ? link.GetString() : null)),
         ];
     }
 

@@ -25,9 +25,11 @@ public sealed class TestbedProcess : IAsyncDisposable
         }
     }
 
-    public static TestbedProcess Start(Testbed testbed, int host, IReadOnlyList<string> shoalArgs)
+    /// <param name="environment">NAME=VALUE settings for the command (through env(1): ip netns exec passes its own on).</param>
+    public static TestbedProcess Start(Testbed testbed, int host, IReadOnlyList<string> shoalArgs, params string[] environment)
     {
-        var info = ProcessRunner.StartInfo(RootFactAttribute.FindIp() ?? "ip", ["netns", "exec", testbed.Namespace(host), .. Testbed.ShoalCommand, .. shoalArgs]);
+        IEnumerable<string> env = environment.Length == 0 ? [] : ["env", .. environment];
+        var info = ProcessRunner.StartInfo(RootFactAttribute.FindIp() ?? "ip", ["netns", "exec", testbed.Namespace(host), .. env, .. Testbed.ShoalCommand, .. shoalArgs]);
         var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start ip netns exec");
         process.StandardInput.Close();
         var started = new TestbedProcess(process);

@@ -29,6 +29,19 @@ public sealed class ManualTimeProvider : TimeProvider
         return timer;
     }
 
+    /// <summary>How far the clock must move for the next timer to fire; null while no timer is pending.</summary>
+    public TimeSpan? UntilNextTimer
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var next = _timers.Count == 0 ? long.MaxValue : _timers.Min(t => t.DueAt);
+                return next == long.MaxValue ? null : TimeSpan.FromTicks(Math.Max(0, next - _ticks));
+            }
+        }
+    }
+
     public void Advance(TimeSpan by)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(by, TimeSpan.Zero);
