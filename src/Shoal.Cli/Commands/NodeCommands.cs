@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Shoal.Net.Connections;
 using Shoal.Node;
 using Shoal.Node.Api;
 using Shoal.Node.Home;
@@ -91,7 +92,7 @@ public static class NodeCommands
     private static IReadOnlyList<string> ConfiguredAddresses(NodeHome home)
     {
         var config = NodeConfig.Load(home);
-        var listen = Shoal.Node.Peers.Endpoints.ParseListen(config.Listen, NodeConfig.DefaultPeerPort);
+        var listen = Endpoints.ParseListen(config.Listen, NodeConfig.DefaultPeerPort);
         return ShoalNode.AdvertisedAddresses(listen);
     }
 
@@ -121,7 +122,7 @@ public static class NodeCommands
         using var stop = Foreground.StopOnSignal();
         await using var node = await ShoalNode.StartAsync(options, stop.Token).ConfigureAwait(false);
         log.Say($"Shoal node '{node.Name}' ({node.DeviceId}) is up.");
-        log.Say($"Peers: {Shoal.Node.Peers.Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");
+        log.Say($"Peers: {Endpoints.Format(node.ListenEndPoint)}   Web UI: {node.ApiUrl}");
         await Foreground.WaitAsync(stop.Token, log).ConfigureAwait(false);
         return ExitCodes.Success;
     }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Shoal.Core;
+using Shoal.Net.Connections;
 using Shoal.Net.Relay;
 using Shoal.Node.Peers;
 

@@ -147,7 +147,7 @@ public sealed class PeerConnection : IAsyncDisposable
         if (local.DeviceId == RemoteId) await RefuseAsync(CloseReason.Duplicate, "connected to itself", cancellationToken).ConfigureAwait(false);
 
         var nonce = RandomNumberGenerator.GetBytes(Hello.NonceSize);
-        var observed = RemoteEndPoint is IPEndPoint seen ? (seen.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(seen.Address.MapToIPv4(), seen.Port) : seen).ToString() : "";
+        var observed = RemoteEndPoint is IPEndPoint seen ? Endpoints.Format(seen) : "";
         await WriteDirectAsync(new Hello(ProtocolVersion, local.Membership.Network, nonce, local.Name, local.ListenPort, observed), cancellationToken).ConfigureAwait(false);
 
         if (await ReadHandshakeFrameAsync(cancellationToken).ConfigureAwait(false) is not Hello hello)

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.OpenApi;
 using Shoal.Core;
+using Shoal.Net.Connections;
 using Shoal.Net.Tracking;
 using Shoal.Node.Content;
 using Shoal.Node.Home;

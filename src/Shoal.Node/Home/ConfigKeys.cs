@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Shoal.Core;
+using Shoal.Net.Connections;
 using Shoal.Node.Peers;
 using Shoal.Node.Tracking;
 

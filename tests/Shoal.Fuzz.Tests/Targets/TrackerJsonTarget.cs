@@ -5,6 +5,7 @@ using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 using Shoal.Core;
 using Shoal.Fuzz.Tests.Engine;
+using Shoal.Net.Connections;
 using Shoal.Net.Tracking;
 using Shoal.Protocol.Tests;
 using Shoal.Tracker;

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Shoal.Node.Peers;
+namespace Shoal.Net.Connections;
 
 public static class Endpoints
 {
