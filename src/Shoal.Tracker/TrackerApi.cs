@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
+using Shoal.Net.Connections;
 using Shoal.Net.Tracking;
 using Shoal.Tracker.Nat;
 using Shoal.Tracker.Storage;
@@ -83,7 +84,7 @@ internal sealed class TrackerApi(ITrackerStore store, TrackerOptions options, IL
         var wait = TimeSpan.FromSeconds(Math.Clamp(request.WaitSeconds, 0, MaxWaitSeconds));
         if (!await store.IsLiveAsync(sender, now, context.RequestAborted).ConfigureAwait(false)) throw new InvalidRequestException("announce first: this device is not registered");
         var remote = context.Connection.RemoteIpAddress ?? IPAddress.Loopback;
-        var observed = new IPEndPoint(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote, context.Connection.RemotePort).ToString();
+        var observed = Endpoints.Format(new IPEndPoint(remote, context.Connection.RemotePort));
         var signals = await _punches.WaitAsync(sender.Network, sender.DeviceHex, observed, wait, context.RequestAborted).ConfigureAwait(false);
         return new SignalsResponse(observed, signals);
     }
