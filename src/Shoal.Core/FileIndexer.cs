@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 
@@ -6,17 +5,20 @@ namespace Shoal.Core;
 
 /// <summary>
 /// Builds a file's <see cref="Manifest"/>: chunks it with <see cref="GearChunker"/> and hashes each chunk.
-/// Memory use is a few fixed buffers whatever the file size; reading and chunking run on one core while
-/// hashing runs on another.
+/// Memory use is a few fixed buffers whatever the file size (one of the file's size for a file smaller than a buffer);
+/// reading and chunking run on one core while hashing runs on another.
 /// </summary>
 public static class FileIndexer
 {
-    // Twice the largest chunk: the unchunked tail carried over from a full buffer is always shorter than
-    // MaxSize, so every refill reads at least MaxSize new bytes and a chunk never spans more than two buffers.
-    private const int BufferSize = 2 * ChunkingParameters.MaxSize;
+    // The largest chunk plus 64 KiB: the unchunked tail carried over from a full buffer is always shorter than MaxSize,
+    // so every refill reads at least 64 KiB new bytes (usually megabytes) and a full buffer always holds a chunk. It is
+    // also the pool's size for the largest chunk frame, so once a file is indexed these buffers serve chunks; twice the
+    // largest chunk, as before, left the pool 24 MiB of arrays no chunk fits, dropped as garbage as soon as it needed room.
+    private const int BufferSize = ChunkingParameters.MaxSize + ChunkBufferPool.Granularity;
 
-    // One being filled and chunked, one being hashed, one queued between them so neither side waits.
-    private const int BufferCount = 3;
+    // One being filled and chunked, one being hashed, two queued between them so neither side waits: as fast as three of
+    // twice the size, measured on 1 GiB.
+    private const int BufferCount = 4;
 
     /// <summary>Indexes the file at <paramref name="path"/>; see <see cref="IndexAsync"/>.</summary>
     public static async Task<Manifest> IndexFileAsync(string path, IProgress<long>? bytesProgress, CancellationToken ct)
@@ -45,6 +47,17 @@ public static class FileIndexer
     {
         ArgumentNullException.ThrowIfNull(stream);
 
+        // A folder scan indexes many small files: one buffer of the file's size each, not four of 4 MiB.
+        if (stream.CanSeek && stream.Length - stream.Position < BufferSize)
+        {
+            var start = stream.Position;
+            var small = await TryIndexWholeAsync(stream, (int)(stream.Length - start), bytesProgress, ct).ConfigureAwait(false);
+            if (small is not null) return small;
+
+            // It grew while being read: index it the long way, from the start.
+            stream.Position = start;
+        }
+
         var buffers = new byte[BufferCount][];
         var freeBuffers = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(BufferCount) { SingleReader = true, SingleWriter = true });
@@ -53,7 +66,7 @@ public static class FileIndexer
         {
             for (var i = 0; i < buffers.Length; i++)
             {
-                buffers[i] = ArrayPool<byte>.Shared.Rent(BufferSize);
+                buffers[i] = ChunkBufferPool.Shared.Rent(BufferSize);
                 freeBuffers.Writer.TryWrite(buffers[i]);
             }
 
@@ -93,8 +106,45 @@ public static class FileIndexer
         {
             foreach (var buffer in buffers)
             {
-                if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+                if (buffer is not null) ChunkBufferPool.Shared.Return(buffer);
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads the rest of <paramref name="stream"/>, expected to be <paramref name="expected"/> bytes, into one buffer
+    /// and indexes it; null if there turn out to be more bytes than that.
+    /// </summary>
+    private static async Task<Manifest?> TryIndexWholeAsync(Stream stream, int expected, IProgress<long>? bytesProgress, CancellationToken ct)
+    {
+        // One byte more than expected, so that the end is seen as a read of nothing rather than a full buffer.
+        var buffer = ChunkBufferPool.Shared.Rent(expected + 1);
+        try
+        {
+            var filled = 0;
+            int read;
+            while ((read = await stream.ReadAsync(buffer.AsMemory(filled), ct).ConfigureAwait(false)) > 0)
+            {
+                filled += read;
+                if (filled == buffer.Length) return null;
+            }
+
+            var entries = new List<(int Length, Hash256 Hash)>();
+            var consumed = 0;
+            int length;
+            while ((length = GearChunker.FindBoundary(buffer.AsSpan(consumed, filled - consumed), isFinal: true)) > 0)
+            {
+                ct.ThrowIfCancellationRequested();
+                entries.Add((length, Hash256.Compute(buffer.AsSpan(consumed, length))));
+                consumed += length;
+                bytesProgress?.Report(consumed);
+            }
+
+            return Manifest.FromLengthsAndHashes(entries);
+        }
+        finally
+        {
+            ChunkBufferPool.Shared.Return(buffer);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 using Shoal.Core;
@@ -36,7 +35,7 @@ public static class ChunkIO
         await Parallel.ForEachAsync(indices, options, async (index, token) =>
         {
             var chunk = manifest[index];
-            var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+            var buffer = ChunkBufferPool.Shared.Rent(chunk.Length);
             try
             {
                 var data = buffer.AsMemory(0, chunk.Length);
@@ -45,7 +44,7 @@ public static class ChunkIO
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ChunkBufferPool.Shared.Return(buffer);
             }
         }).ConfigureAwait(false);
 

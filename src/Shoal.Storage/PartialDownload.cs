@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using System.Text;
@@ -270,7 +269,7 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
 
     private async Task CopyToAsync(string tempPath, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        var buffer = ChunkBufferPool.Shared.Rent(CopyBufferSize);
         try
         {
             using var target = File.OpenHandle(
@@ -293,7 +292,7 @@ public sealed class PartialDownload : IChunkSink, IAsyncDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ChunkBufferPool.Shared.Return(buffer);
         }
     }
 

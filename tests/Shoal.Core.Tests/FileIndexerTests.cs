@@ -10,6 +10,8 @@ public class FileIndexerTests
     [InlineData(1)]
     [InlineData(ChunkingParameters.MinSize)]
     [InlineData(ChunkingParameters.MinSize + 1)]
+    [InlineData(ChunkingParameters.MaxSize + ChunkBufferPool.Granularity - 1)]
+    [InlineData(ChunkingParameters.MaxSize + ChunkBufferPool.Granularity)]
     [InlineData(8 * Mebibyte)]
     [InlineData(8 * Mebibyte + 1)]
     [InlineData(21 * Mebibyte + 12345)]
@@ -64,6 +66,30 @@ public class FileIndexerTests
         var trickled = await FileIndexer.IndexAsync(new TrickleStream(data, 7001), null, CancellationToken.None);
 
         Assert.Equal(whole.Id, trickled.Id);
+    }
+
+    [Fact]
+    public async Task ASmallStreamThatCannotSeekGivesTheSameManifest()
+    {
+        var data = TestData.Random((3 * Mebibyte) + 17, seed: 8);
+
+        var whole = await FileIndexer.IndexAsync(new MemoryStream(data), null, CancellationToken.None);
+        var trickled = await FileIndexer.IndexAsync(new TrickleStream(data, 65537), null, CancellationToken.None);
+
+        Assert.Equal(whole.Id, trickled.Id);
+    }
+
+    [Fact]
+    public async Task AFileThatGrowsWhileIndexedIsIndexedToItsEnd()
+    {
+        // Its length says 1 MiB when indexing starts, so it is read into one small buffer, which it then overflows.
+        var data = TestData.Random(10 * Mebibyte, seed: 9);
+
+        var grown = await FileIndexer.IndexAsync(new GrowingStream(data, Mebibyte), null, CancellationToken.None);
+
+        Assert.Equal(data.Length, grown.Size);
+        Assert.Equal(TestData.ChunkLengths(data), grown.Chunks.Select(c => c.Length));
+        Assert.Equal(TestData.ChunkHashes(data), grown.Chunks.Select(c => c.Hash));
     }
 
     [Fact]
@@ -143,6 +169,12 @@ public class FileIndexerTests
             if (Values.Count == FailAt) throw new InvalidOperationException("progress consumer failed");
             Values.Add(value);
         }
+    }
+
+    /// <summary>A file being appended to: it reports the length it had when indexing began, and reads find more.</summary>
+    private sealed class GrowingStream(byte[] data, long lengthAtStart) : MemoryStream(data)
+    {
+        public override long Length => lengthAtStart;
     }
 
     /// <summary>Hands out at most a few bytes per read, like a slow pipe.</summary>

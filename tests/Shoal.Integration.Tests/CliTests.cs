@@ -9,6 +9,18 @@ namespace Shoal.Integration.Tests;
 public sealed class CliTests
 {
     [Fact]
+    public async Task The_built_cli_runs_with_a_small_gen0_budget()
+    {
+        // Without it the runtime lets gen0 grow to 128 MiB, and a node's memory rose through a whole transfer (Shoal.Cli.csproj).
+        Assert.Equal(0, (await ShoalCli.RunAsync("--version")).ExitCode);
+        using var config = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(ShoalCli.RepositoryRoot, ".shoal-build", "shoal.runtimeconfig.json")));
+
+        var budget = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty("System.GC.Gen0MaxBudget").GetInt64();
+
+        Assert.InRange(budget, 1, 16L << 20);
+    }
+
+    [Fact]
     public async Task Init_invite_join_up_share_get_through_the_real_cli()
     {
         using var dir = new TempDirectory("shoal-cli");

@@ -122,6 +122,41 @@ public sealed class FolderSyncTests
     }
 
     [Fact]
+    public async Task Hundreds_of_small_files_dropped_at_once_arrive_whole_and_nothing_comes_back()
+    {
+        await using var a = await TestNode.StartFoundingAsync("a");
+        await using var b = await TestNode.StartJoiningAsync("b", a);
+        await b.WaitForPeerAsync(a);
+
+        // More files than a pull batch holds, in several directories, empty ones and one just above a batch's size
+        // limit; made beside the folder and moved in with one rename, as a user drops a directory in.
+        var staging = Path.Combine(Path.GetDirectoryName(a.Folder)!, "staging");
+        var expected = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < 600; i++)
+        {
+            var relative = $"d{i % 3}/f{i:D3}.bin";
+            var full = Path.Combine(staging, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            expected["drop/" + relative] = TestFiles.Sha256(TestFiles.Create(full, i % 50 == 0 ? 0 : 1 + (i * 37 % 8192), seed: i));
+        }
+
+        expected["drop/larger.bin"] = TestFiles.Sha256(TestFiles.Create(Path.Combine(staging, "larger.bin"), 100 * 1024, seed: 1000));
+        Directory.Move(staging, a.InFolder("drop"));
+
+        foreach (var (relative, sha256) in expected) await WaitForFileAsync(b, relative, sha256);
+        Assert.Equal(FilesUnder(a), FilesUnder(b));
+
+        // B recorded every file exactly as it wrote it: its own full scan finds nothing, and no change of B's (a file
+        // taken for deleted, or for edited, while others arrived) ever reached A.
+        var scan = await (await b.Api.PostAsync("api/folder/scan", null)).Content.ReadFromJsonAsync(ApiJson.Default.ScanDto);
+        Assert.Equal(0, scan!.Changes);
+        await Eventually.TrueAsync(async () => (await FolderAsync(a)).State == "idle" && (await FolderAsync(b)).State == "idle", "both folders to be idle", SyncTimeout);
+        Assert.DoesNotContain((await FolderAsync(a)).Events, e => e.Device == b.Node.DeviceId.ToString());
+        var added = (await FolderAsync(b)).Events.Where(e => e.Kind == "added" && expected.ContainsKey(e.Path)).Select(e => e.Path);
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), added.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Concurrent_edits_keep_both_versions_on_every_node()
     {
         var (a, b, c) = await StartTrioAsync();

@@ -35,6 +35,29 @@ public sealed class PeerConnectionServeTests
     }
 
     [Fact]
+    public async Task Chunks_are_served_and_received_in_buffers_of_the_chunk_buffer_pool()
+    {
+        // The pool bounds what a node keeps for chunks; ArrayPool<byte>.Shared kept more the longer a transfer ran.
+        var chunks = Enumerable.Range(0, 8).Select(_ => RandomNumberGenerator.GetBytes(300 * 1024)).ToArray();
+        var manifest = Manifest.FromLengthsAndHashes([.. chunks.Select(c => (c.Length, Hash256.Compute(c)))]);
+        var server = new GatedServices(manifest, chunks);
+        server.ReleaseFirstRead();
+        var (client, serving) = await ConnectAsync(server);
+        await using var clientEnd = client;
+        await using var servingEnd = serving;
+        var before = ChunkBufferPool.Shared.Counts.Rents;
+
+        for (var i = 0; i < chunks.Length; i++)
+        {
+            using var received = await client.RequestChunkAsync(manifest.Id, i, CancellationToken.None).WaitAsync(Timeout);
+            Assert.Equal(chunks[i], received.Memory.ToArray());
+        }
+
+        // One rent to serve each chunk and one to receive it (other tests may rent from the same pool meanwhile).
+        Assert.True(ChunkBufferPool.Shared.Counts.Rents - before >= 2 * chunks.Length);
+    }
+
+    [Fact]
     public async Task A_peer_with_more_chunks_to_store_outstanding_than_allowed_is_cut_off()
     {
         var server = new GatedServices(null, []);

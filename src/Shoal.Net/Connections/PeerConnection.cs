@@ -40,7 +40,10 @@ public sealed class PeerConnection : IAsyncDisposable
     private const int QueuedChunkFrames = 3;
     private const int ConcurrentServes = 4;
     private const int QueuedIndexUpdates = 4;
-    private const int CoalesceLimit = 16 * 1024;
+    private const int CoalesceLimit = 64 * 1024;
+
+    /// <summary>Frames up to this size are gathered with others into one write; a small file's chunk is one of them.</summary>
+    private const int SmallFrameLimit = 8 * 1024;
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Stream _stream;
@@ -661,7 +664,7 @@ public sealed class PeerConnection : IAsyncDisposable
             {
                 while (reader.TryRead(out var frame))
                 {
-                    if (frame.IsChunk || frame.Length > CoalesceLimit / 2)
+                    if (frame.Length > SmallFrameLimit)
                     {
                         try
                         {
@@ -677,7 +680,7 @@ public sealed class PeerConnection : IAsyncDisposable
                         continue;
                     }
 
-                    // Small control frames (haves, acks) are gathered into one TLS record instead of one each.
+                    // Small frames (haves, acks, small files' chunks) are gathered into one write instead of one each.
                     var used = 0;
                     var final = false;
                     while (true)
@@ -686,7 +689,7 @@ public sealed class PeerConnection : IAsyncDisposable
                         used += frame.Length;
                         final |= frame.IsFinal;
                         frame.Release(this);
-                        if (final || !reader.TryPeek(out var next) || next.IsChunk || used + next.Length > CoalesceLimit) break;
+                        if (final || !reader.TryPeek(out var next) || next.Length > SmallFrameLimit || used + next.Length > CoalesceLimit) break;
                         reader.TryRead(out frame);
                     }
 
@@ -833,7 +836,7 @@ public sealed class PeerConnection : IAsyncDisposable
         var length = manifest[request.ChunkIndex].Length;
         var frameLength = FrameCodec.ChunkResponseHeaderSize + length;
         await _services.AcquireSendBufferAsync(cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(frameLength);
+        var buffer = ChunkBufferPool.Shared.Rent(frameLength);
         var queued = false;
         try
         {
@@ -841,10 +844,12 @@ public sealed class PeerConnection : IAsyncDisposable
             if (_cancelledByPeer.TryRemove(request.RequestId, out _)) return;
             await _services.AcquireUploadAsync(length, cancellationToken).ConfigureAwait(false);
             FrameCodec.WriteChunkResponseHeader(buffer, request.RequestId, length);
-            await _chunkFrameSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (!_outgoing.Writer.TryWrite(new OutgoingFrame(buffer, frameLength, IsChunk: true)))
+            // A large chunk waits for one of the few slots; a small one is bounded by the node's send buffers alone.
+            var holdsSlot = frameLength > SmallFrameLimit;
+            if (holdsSlot) await _chunkFrameSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (!_outgoing.Writer.TryWrite(new OutgoingFrame(buffer, frameLength, IsChunk: true, HoldsSlot: holdsSlot)))
             {
-                _chunkFrameSlots.Release();
+                if (holdsSlot) _chunkFrameSlots.Release();
                 Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
                 return;
             }
@@ -866,7 +871,7 @@ public sealed class PeerConnection : IAsyncDisposable
         {
             if (!queued)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ChunkBufferPool.Shared.Return(buffer);
                 _services.ReleaseSendBuffer();
             }
         }
@@ -973,13 +978,20 @@ public sealed class PeerConnection : IAsyncDisposable
         public void Abandon() => _chunk?.Dispose();
     }
 
-    private readonly record struct OutgoingFrame(byte[] Buffer, int Length, bool IsChunk, bool IsFinal = false)
+    /// <param name="IsChunk">A chunk frame: its buffer is from <see cref="ChunkBufferPool"/> and holds one of the node's send buffers.</param>
+    /// <param name="HoldsSlot">Holds one of the connection's slots for large chunk frames.</param>
+    private readonly record struct OutgoingFrame(byte[] Buffer, int Length, bool IsChunk, bool IsFinal = false, bool HoldsSlot = false)
     {
         public void Release(PeerConnection owner)
         {
-            ArrayPool<byte>.Shared.Return(Buffer);
-            if (!IsChunk) return;
-            owner._chunkFrameSlots.Release();
+            if (!IsChunk)
+            {
+                ArrayPool<byte>.Shared.Return(Buffer);
+                return;
+            }
+
+            ChunkBufferPool.Shared.Return(Buffer);
+            if (HoldsSlot) owner._chunkFrameSlots.Release();
             owner._services.ReleaseSendBuffer();
         }
     }

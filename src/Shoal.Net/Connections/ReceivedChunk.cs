@@ -1,15 +1,15 @@
-using System.Buffers;
+using Shoal.Core;
 
 namespace Shoal.Net.Connections;
 
-/// <summary>A chunk's bytes in a pooled array; disposing returns the array, so dispose exactly once.</summary>
+/// <summary>A chunk's bytes in an array of <see cref="ChunkBufferPool.Shared"/>; disposing returns the array, so dispose exactly once.</summary>
 public sealed class ReceivedChunk : IDisposable
 {
     private byte[]? _array;
 
     internal ReceivedChunk(int length)
     {
-        _array = ArrayPool<byte>.Shared.Rent(length);
+        _array = ChunkBufferPool.Shared.Rent(length);
         Length = length;
     }
 
@@ -22,6 +22,6 @@ public sealed class ReceivedChunk : IDisposable
     public void Dispose()
     {
         var array = Interlocked.Exchange(ref _array, null);
-        if (array is not null) ArrayPool<byte>.Shared.Return(array);
+        if (array is not null) ChunkBufferPool.Shared.Return(array);
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
@@ -45,7 +44,7 @@ internal static class FileContent
         response.ContentLength = manifest.Size;
         response.Headers.ContentDisposition = new ContentDispositionHeaderValue("attachment") { FileNameStar = name, FileName = AsciiName(name) }.ToString();
         response.Headers.CacheControl = "no-store";
-        var buffer = ArrayPool<byte>.Shared.Rent(manifest.MaxChunkLength);
+        var buffer = ChunkBufferPool.Shared.Rent(manifest.MaxChunkLength);
         try
         {
             for (var index = 0; index < manifest.ChunkCount; index++)
@@ -69,7 +68,7 @@ internal static class FileContent
         finally
         {
             transfer?.Prioritise(0, 0);
-            ArrayPool<byte>.Shared.Return(buffer);
+            ChunkBufferPool.Shared.Return(buffer);
         }
     }
 

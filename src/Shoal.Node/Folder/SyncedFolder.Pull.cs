@@ -216,8 +216,9 @@ public sealed partial class SyncedFolder
             await ApplyAsync(directory, cancellationToken).ConfigureAwait(false);
         }
 
+        var others = await PullSmallFilesAsync(files, cancellationToken).ConfigureAwait(false);
         await Parallel.ForEachAsync(
-            files,
+            others,
             new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelPulls, CancellationToken = cancellationToken },
             ApplyAsync).ConfigureAwait(false);
 
@@ -312,17 +313,9 @@ public sealed partial class SyncedFolder
             // A newer record for this path arrived while it was being fetched: decide again with it.
             Need(path);
         }
-        catch (RefusedPathException e)
+        catch (Exception e) when (e is RefusedPathException or IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
         {
-            _logger.LogWarning("Refused {Path} from {Peer}: {Error}", path, _environment.NameOf(item.Source), e.Message);
-            _catalog.AddFolderEvents([Event(path, item.Source, FolderEventKind.Refused, e.Message)]);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
-        {
-            // A full disk is said as such, with the room the file needs; the path waits and is tried again like any other.
-            var why = e is DiskFullException || !DiskSpace.IsFull(e) ? e.Message : new DiskFullException(Root, item.Remote.Size, e).Message;
-            _logger.LogWarning("Could not sync {Path}: {Error}", path, why);
-            Wait(path, $"{path}: {why}");
+            NotSynced(item, e);
         }
         finally
         {
@@ -330,6 +323,23 @@ public sealed partial class SyncedFolder
             if (committing is null) Release(path);
             else _ = ReleaseWhenCommittedAsync(path, committing);
         }
+    }
+
+    /// <summary>A path refused for good is logged and shown; one that failed here waits and is tried again like any other.</summary>
+    private void NotSynced(PullItem item, Exception e)
+    {
+        var path = item.Path;
+        if (e is RefusedPathException)
+        {
+            _logger.LogWarning("Refused {Path} from {Peer}: {Error}", path, _environment.NameOf(item.Source), e.Message);
+            _catalog.AddFolderEvents([Event(path, item.Source, FolderEventKind.Refused, e.Message)]);
+            return;
+        }
+
+        // A full disk is said as such, with the room the file needs.
+        var why = e is DiskFullException || !DiskSpace.IsFull(e) ? e.Message : new DiskFullException(Root, item.Remote.Size, e).Message;
+        _logger.LogWarning("Could not sync {Path}: {Error}", path, why);
+        Wait(path, $"{path}: {why}");
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Shoal.Core;
@@ -169,7 +168,7 @@ public sealed class PutService : IAsyncDisposable
             async (index, token) =>
             {
                 var chunk = manifest[index];
-                var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+                var buffer = ChunkBufferPool.Shared.Rent(chunk.Length);
                 try
                 {
                     var data = buffer.AsMemory(0, chunk.Length);
@@ -192,7 +191,7 @@ public sealed class PutService : IAsyncDisposable
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    ChunkBufferPool.Shared.Return(buffer);
                 }
             }).ConfigureAwait(false);
     }
@@ -602,7 +601,7 @@ public sealed class PutService : IAsyncDisposable
         {
             var chunk = manifest[copy.Index];
             await _repairLimit.WaitAsync(chunk.Length, cancellationToken).ConfigureAwait(false);
-            var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+            var buffer = ChunkBufferPool.Shared.Rent(chunk.Length);
             try
             {
                 var data = buffer.AsMemory(0, chunk.Length);
@@ -615,7 +614,7 @@ public sealed class PutService : IAsyncDisposable
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                ChunkBufferPool.Shared.Return(buffer);
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Shoal.Core;
 using Shoal.Net.Connections;
 using Shoal.Node.Content;
@@ -43,7 +42,7 @@ internal sealed class LocalCopyPeer(DeviceId self, Func<int, Memory<byte>, Cance
 
     private sealed class PooledChunk(int length) : IChunkBuffer
     {
-        private byte[]? _array = ArrayPool<byte>.Shared.Rent(length);
+        private byte[]? _array = ChunkBufferPool.Shared.Rent(length);
 
         public Memory<byte> Writable => _array.AsMemory(0, length);
 
@@ -52,7 +51,7 @@ internal sealed class LocalCopyPeer(DeviceId self, Func<int, Memory<byte>, Cance
         public void Dispose()
         {
             var array = Interlocked.Exchange(ref _array, null);
-            if (array is not null) ArrayPool<byte>.Shared.Return(array);
+            if (array is not null) ChunkBufferPool.Shared.Return(array);
         }
     }
 }

@@ -287,9 +287,11 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
             Manifest manifest;
             try
             {
+                // A small file is read with synchronous calls: cheaper than asynchronous ones for a few kilobytes.
+                var small = job.Status.Size <= ChunkingParameters.MinSize;
                 var handle = File.OpenHandle(
-                    fullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan | FileOptions.Asynchronous);
-                var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0, isAsync: true);
+                    fullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, small ? FileOptions.None : FileOptions.SequentialScan | FileOptions.Asynchronous);
+                var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0, isAsync: !small);
                 await using (stream.ConfigureAwait(false))
                 {
                     // Opening by name follows a symbolic link: had one replaced the file since it was examined,
@@ -365,6 +367,10 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
                 if (record.Deleted || _seen.Contains(path)) continue;
                 if (scopes is { } inScope && !IsAtOrBelowAny(inScope, path)) continue;
                 if (IsAtOrBelowAny(unreadable, path) || ignore.IsIgnored(path, record.Kind == EntryKind.Directory)) continue;
+
+                // Known is the live index: an entry recorded after its directory was listed (a pull that finished
+                // during the scan) is not in the listing, yet on disk. Only a path that is not there now is deleted.
+                if (!IsGone(path)) continue;
                 var tombstone = record with
                 {
                     Deleted = true,
@@ -380,6 +386,21 @@ public sealed class FolderScanner(string root, DeviceId self, TimeProvider time,
             }
 
             return deletions;
+        }
+
+        /// <summary>
+        /// True if nothing is at the path now. What is reached only through a parent that is not a real directory (a
+        /// symbolic link, perhaps out of the folder) is not in the folder: gone too.
+        /// </summary>
+        private bool IsGone(string path)
+        {
+            for (var slash = path.IndexOf('/'); slash >= 0; slash = path.IndexOf('/', slash + 1))
+            {
+                if (!TryStat(path[..slash], out var parent)) return false;
+                if (parent is not { Kind: FileStatusKind.Directory }) return true;
+            }
+
+            return TryStat(path, out var status) && status is null;
         }
 
         /// <summary>False (and the path reported and protected from deletion) if it could not be examined.</summary>

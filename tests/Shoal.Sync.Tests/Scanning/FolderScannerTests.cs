@@ -203,6 +203,31 @@ public sealed class FolderScannerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_file_recorded_while_the_scan_runs_is_not_taken_for_deleted()
+    {
+        // The node's puller moves a file into place and records it after the scan listed its directory: the index
+        // the scan reads has the file, the listing does not. Taken for deleted, it would be deleted on every peer.
+        var late = _folder.Write("d/late.txt", "pulled");
+        await ScanAsync();
+        var entry = _index.Entries["d/late.txt"];
+        File.Delete(late);
+        _index.Entries.Remove("d/late.txt");
+        _folder.Write("d/trigger.txt", "new");
+        var pulled = 0;
+        var logger = new HookLogger(message =>
+        {
+            if (!message.StartsWith("Hashing d/trigger.txt", StringComparison.Ordinal) || Interlocked.Exchange(ref pulled, 1) == 1) return;
+            _folder.Write("d/late.txt", "pulled");
+            _index.Entries["d/late.txt"] = entry;
+        });
+
+        var result = await ScanAsync(logger: logger);
+
+        Assert.Equal(1, pulled);
+        Assert.Equal(["d/trigger.txt"], Paths(result));
+    }
+
+    [Fact]
     public async Task A_deleted_tree_becomes_tombstones_deepest_first()
     {
         _folder.Write("a/b/c.txt", "c");
