@@ -7,22 +7,24 @@ internal sealed class BenchException(string message) : Exception(message);
 
 internal sealed class UsageException(string message) : Exception(message);
 
-internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> Scenarios, string WorkRoot, TimeSpan Timeout)
+/// <param name="Quick">--quick: fewer small files and latency samples, shorter ceilings; for the CI smoke run, not for figures.</param>
+internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> Scenarios, string WorkRoot, TimeSpan Timeout, bool Quick = false)
 {
     public const string Usage = """
-        usage: bench/run [--size 1G] [--runs 3] [--scenario 1to1,3to1,folder,put,tracker,ceilings] [--work-dir DIR] [--timeout SECONDS]
+        usage: bench/run [--size 1G] [--runs 3] [--scenario 1to1,3to1,syncthing,folder,put,tracker,ceilings] [--work-dir DIR] [--timeout SECONDS] [--quick]
           --size      file size; K/M/G/T are binary (1G = 1 GiB)                      default 1G
           --runs      runs per scenario; the report shows median, min and max         default 3
-          --scenario  any of 1to1, 3to1, folder, put, tracker, ceilings, load (comma-separated or repeated)
-                      default all but load (32 sinks of one seed, each as big as --size)
+          --scenario  any of 1to1, 3to1, syncthing, aria2, swarm4, flash, folder, put, tracker, ceilings, load, memory (comma-separated or repeated)
+                      default all but load (32 sinks of one seed, each as big as --size) and memory (1to1 at --size and 10× --size)
           --work-dir  where the file, node homes and downloads go (must be a disk)    default $TMPDIR, else /var/tmp
           --timeout   seconds before a transfer counts as stuck                       default 600
+          --quick     200 instead of 1000 small files, 5 instead of 30 latency samples, short ceilings (CI smoke run)
         """;
 
-    public static readonly string[] AllScenarios = ["1to1", "3to1", "folder", "put", "tracker", "ceilings", "load"];
+    public static readonly string[] AllScenarios = ["1to1", "3to1", "syncthing", "aria2", "swarm4", "flash", "folder", "put", "tracker", "ceilings", "load", "memory"];
 
-    /// <summary>Without --scenario: load moves 32 copies of the file, too much to run unasked.</summary>
-    private static readonly string[] DefaultScenarios = [.. AllScenarios.Except(["load"])];
+    /// <summary>Without --scenario: load moves 32 copies of the file and memory one ten times its size, too much to run unasked.</summary>
+    private static readonly string[] DefaultScenarios = [.. AllScenarios.Except(["load", "memory"])];
 
     public static BenchOptions Parse(string[] args)
     {
@@ -33,10 +35,17 @@ internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> S
         // /var/tmp rather than /tmp: where /tmp is a tmpfs, fsync would measure memory, not a disk.
         var workRoot = string.IsNullOrWhiteSpace(tmp) ? "/var/tmp" : tmp;
         var timeout = TimeSpan.FromMinutes(10);
+        var quick = false;
         for (var i = 0; i < args.Length; i++)
         {
             var flag = args[i];
             if (flag is "-h" or "--help") throw new UsageException("");
+            if (flag == "--quick")
+            {
+                quick = true;
+                continue;
+            }
+
             if (i + 1 >= args.Length) throw new UsageException($"{flag} needs a value");
             var value = args[++i];
             switch (flag)
@@ -66,7 +75,7 @@ internal sealed record BenchOptions(long Size, int Runs, IReadOnlyList<string> S
             }
         }
 
-        return new BenchOptions(size, runs, scenarios.Count == 0 ? DefaultScenarios : scenarios, Path.GetFullPath(workRoot), timeout);
+        return new BenchOptions(size, runs, scenarios.Count == 0 ? DefaultScenarios : scenarios, Path.GetFullPath(workRoot), timeout, quick);
     }
 
     private static long ParseSize(string text)

@@ -10,12 +10,18 @@ namespace Shoal.Bench;
 /// Synced folder, A → B on loopback, measured as a user sees it: files dropped into A's folder until they are
 /// complete (and checked) in B's folder: 1000 files of 4 KiB (twice: fresh nodes, then warmed up), one big file, one
 /// byte inserted at the start of the big file, and the latency from a small change on A to the same bytes on B.
+/// The syncthing scenario times Syncthing with the same methods (<see cref="SmallFilesAsync"/>,
+/// <see cref="ChangeLatencyAsync"/>); when it ran first, the table sets its figures beside Shoal's.
 /// </summary>
 internal static class FolderScenario
 {
-    private const int SmallFiles = 1000;
     private const int SmallFileSize = 4096;
-    private const int LatencySamples = 30;
+
+    /// <summary>1000 files per batch; 200 with --quick (the CI smoke run).</summary>
+    internal static int SmallFiles(BenchContext context) => context.Quick ? 200 : 1000;
+
+    /// <summary>30 change-latency samples; 5 with --quick.</summary>
+    internal static int LatencySamples(BenchContext context) => context.Quick ? 5 : 30;
 
     public static async Task<string> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
@@ -33,8 +39,9 @@ internal static class FolderScenario
 
             // The first batch is the node's first work since it started (the runtime still compiles code as it goes);
             // the second shows a node that has been running.
-            var smallSeconds = await SmallFilesAsync(dir, folderA, folderB, "small", context.Timeout, cancellationToken).ConfigureAwait(false);
-            var smallWarmSeconds = await SmallFilesAsync(dir, folderA, folderB, "small-again", context.Timeout, cancellationToken).ConfigureAwait(false);
+            var smallFiles = SmallFiles(context);
+            var (smallSeconds, creatingSeconds) = await SmallFilesAsync(dir, folderA, folderB, "small", smallFiles, context.Timeout, cancellationToken).ConfigureAwait(false);
+            var (smallWarmSeconds, _) = await SmallFilesAsync(dir, folderA, folderB, "small-again", smallFiles, context.Timeout, cancellationToken).ConfigureAwait(false);
 
             // The big file: moved in (same file system) so the clock covers scan, hashing, transfer and the final rename.
             var clock = Stopwatch.StartNew();
@@ -50,30 +57,43 @@ internal static class FolderScenario
             var (insertSeconds, insertResent) = await InsertOneByteAsync(context, dir, b, Path.Combine(folderA, "big.bin"), bigOnB, cancellationToken).ConfigureAwait(false);
 
             // Change → peer: a small file rewritten on A, timed until B's copy has the new bytes.
-            var latencies = new List<double>();
-            var probeA = Path.Combine(folderA, "probe.txt");
-            var probeB = Path.Combine(folderB, "probe.txt");
-            for (var i = 0; i < LatencySamples; i++)
-            {
-                var text = $"change {i} {Guid.NewGuid()}";
-                clock.Restart();
-                await File.WriteAllTextAsync(probeA, text, cancellationToken).ConfigureAwait(false);
-                await WaitAsync(() => Task.FromResult(ReadOrNull(probeB) == text), "B to see the change", context.Timeout, cancellationToken, TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
-                latencies.Add(clock.Elapsed.TotalMilliseconds);
-            }
+            var samples = LatencySamples(context);
+            var latencies = await ChangeLatencyAsync(folderA, folderB, samples, context.Timeout, cancellationToken).ConfigureAwait(false);
+            var (p50, p95) = (Percentile(latencies, 0.5), Percentile(latencies, 0.95));
 
-            latencies.Sort();
+            // Syncthing's figures: measured by the syncthing scenario earlier in this invocation, else PEERS.md's (1 GiB,
+            // another day, another load: context only, so no headline compares with them).
+            var peer = SyncthingScenario.Measured;
+            var files = $"{smallFiles} × 4 KiB";
+            var size = Report.SizeText(context.Size);
+            var (peerSmall, peerWarm, peerBig) = peer is null ? (856, 856, 218) : (peer.SmallFilesPerSecond, peer.WarmFilesPerSecond, peer.BigMBps);
             var report = new StringBuilder();
-            report.AppendLine("| measure | Shoal | Syncthing (PEERS.md) | ratio |");
+            report.AppendLine(peer is null
+                ? "| measure | Shoal | Syncthing (PEERS.md, not measured in this run) | ratio |"
+                : $"| measure | Shoal | Syncthing (measured in this run: {peer.Version}, median of {peer.Runs}) | ratio |");
             report.AppendLine("| --- | --- | --- | --- |");
-            var filesPerSecond = SmallFiles / smallSeconds;
-            report.AppendLine(CultureInfo.InvariantCulture, $"| 1000 × 4 KiB, drop into A → all on B (first work of fresh nodes) | {smallSeconds:F2} s = {filesPerSecond:F0} files/s | 856 files/s | {filesPerSecond / 856:F1}× |");
-            var warmFilesPerSecond = SmallFiles / smallWarmSeconds;
-            report.AppendLine(CultureInfo.InvariantCulture, $"| another 1000 × 4 KiB (nodes warmed up) | {smallWarmSeconds:F2} s = {warmFilesPerSecond:F0} files/s | 856 files/s | {warmFilesPerSecond / 856:F1}× |");
+            var filesPerSecond = smallFiles / smallSeconds;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {files}, drop into A → all on B (first work of fresh nodes) | {smallSeconds:F2} s = {filesPerSecond:F0} files/s | {peerSmall:F0} files/s | {filesPerSecond / peerSmall:F1}× |");
+            var warmFilesPerSecond = smallFiles / smallWarmSeconds;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| another {files} (nodes warmed up) | {smallWarmSeconds:F2} s = {warmFilesPerSecond:F0} files/s | {peerWarm:F0} files/s | {warmFilesPerSecond / peerWarm:F1}× |");
+            // On ext4 without a journal, a directory whose block group saw many recent deletions makes every new inode
+            // costly (the allocator skips recently deleted ones); this row shows how much that weighs here.
+            report.AppendLine(CultureInfo.InvariantCulture, $"| for context: the bench writing the first {files} into its staging directory (no fsync) | {creatingSeconds:F2} s = {smallFiles / creatingSeconds:F0} files/s | | |");
             var mbps = context.Size / bigSeconds / 1e6;
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {context.Size / (double)(1L << 30):0.##} GiB file, move into A → complete on B | {bigSeconds:F2} s = {mbps:F0} MB/s | 218 MB/s | {mbps / 218:F2}× |");
-            report.AppendLine(CultureInfo.InvariantCulture, $"| 1 byte inserted at the start of the {context.Size / (double)(1L << 30):0.##} GiB file → same bytes on B | {insertSeconds:F2} s; {insertResent / 1e6:F1} MB re-sent = {100.0 * insertResent / context.Size:F2} % of the file | | |");
-            report.AppendLine(CultureInfo.InvariantCulture, $"| change on A → same bytes on B ({LatencySamples} samples) | p50 {Percentile(latencies, 0.5):F0} ms, p95 {Percentile(latencies, 0.95):F0} ms, max {latencies[^1]:F0} ms | | |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {size} file, move into A → complete on B | {bigSeconds:F2} s = {mbps:F0} MB/s | {peerBig:F0} MB/s | {mbps / peerBig:F2}× |");
+            var resentPercent = 100.0 * insertResent / context.Size;
+            report.AppendLine(CultureInfo.InvariantCulture, $"| 1 byte inserted at the start of the {size} file → same bytes on B | {insertSeconds:F2} s; {insertResent / 1e6:F1} MB re-sent = {resentPercent:F2} % of the file | | |");
+            report.Append(CultureInfo.InvariantCulture, $"| change on A → same bytes on B ({samples} samples) | p50 {p50:F0} ms, p95 {p95:F0} ms, max {latencies[^1]:F0} ms | ");
+            report.AppendLine(peer is null ? "| |" : string.Create(CultureInfo.InvariantCulture, $"p50 {peer.LatencyP50:F0} ms, p95 {peer.LatencyP95:F0} ms | p50 {p50 / peer.LatencyP50:F2}× |"));
+
+            var peerName = peer is null ? "" : "Syncthing";
+            bool? AtLeast(double shoal, double? other, double factor) => other is null ? null : shoal >= factor * other;
+            Headlines.Add(new Headline("P1", $"{size} file moved into a synced folder → complete on B", "MB/s", mbps, peer?.BigMBps, peerName, "context", null));
+            Headlines.Add(new Headline("P4", $"{files} folder sync A → B, fresh nodes", "files/s", filesPerSecond, peer?.SmallFilesPerSecond, peerName, "≥ 5× Syncthing", AtLeast(filesPerSecond, peer?.SmallFilesPerSecond, 5)));
+            Headlines.Add(new Headline("P4", $"{files} folder sync A → B, nodes warmed up", "files/s", warmFilesPerSecond, peer?.WarmFilesPerSecond, peerName, "≥ 5× Syncthing", AtLeast(warmFilesPerSecond, peer?.WarmFilesPerSecond, 5)));
+            Headlines.Add(new Headline("P5", $"change on A → same bytes on B, p50 of {samples}", "ms", p50, peer?.LatencyP50, peerName, "p50 < 300 ms", p50 < 300));
+            Headlines.Add(new Headline("P5", $"change on A → same bytes on B, p95 of {samples}", "ms", p95, peer?.LatencyP95, peerName, "context", null));
+            Headlines.Add(new Headline("P7", $"1-byte insert at the start of the {size} synced file: bytes re-sent", "%", resentPercent, null, "", "< 1 % of the file", resentPercent < 1));
             return report.ToString();
         }
         finally
@@ -131,24 +151,60 @@ internal static class FolderScenario
     private static async Task<long> ReceivedAsync(NodeProcess node, CancellationToken cancellationToken) =>
         (await node.GetAsync("api/status", cancellationToken).ConfigureAwait(false))["downloadedBytes"]!.GetValue<long>();
 
-    /// <summary>1000 files of 4 KiB written into a staging directory, then moved into A's folder in one rename (as a copy would land); timed until all are on B, then compared.</summary>
-    private static async Task<double> SmallFilesAsync(string dir, string folderA, string folderB, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// <paramref name="count"/> files of 4 KiB written into a staging directory, then moved into A's folder in one
+    /// rename (as a copy would land); timed until all are on B, then compared. <paramref name="changed"/> hears of the
+    /// new directory (its path in the folder) right after the rename.
+    /// </summary>
+    /// <returns>The time until B had them all, and the time it took to write them into the staging directory (not timed
+    /// as sync: it says what creating that many files costs on this file system, which B has to do too).</returns>
+    internal static async Task<(double Seconds, double CreatingSeconds)> SmallFilesAsync(
+        string dir, string folderA, string folderB, string name, int count, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? changed = null)
     {
         var staging = Path.Combine(dir, "staging-" + name);
         Directory.CreateDirectory(staging);
-        for (var i = 0; i < SmallFiles; i++) await File.WriteAllBytesAsync(Path.Combine(staging, $"f{i:D4}.bin"), RandomNumberGenerator.GetBytes(SmallFileSize), cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++) await File.WriteAllBytesAsync(Path.Combine(staging, $"f{i:D4}.bin"), RandomNumberGenerator.GetBytes(SmallFileSize), cancellationToken).ConfigureAwait(false);
+        var creating = clock.Elapsed.TotalSeconds;
+        clock.Restart();
         Directory.Move(staging, Path.Combine(folderA, name));
-        await WaitAsync(() => Task.FromResult(CountFiles(Path.Combine(folderB, name)) == SmallFiles), $"B to have the 1000 files of {name}", timeout, cancellationToken).ConfigureAwait(false);
+        changed?.Invoke(name);
+        await WaitAsync(() => Task.FromResult(CountFiles(Path.Combine(folderB, name)) == count), $"B to have the {count} files of {name}", timeout, cancellationToken).ConfigureAwait(false);
         var seconds = clock.Elapsed.TotalSeconds;
         var mismatched = Directory.EnumerateFiles(Path.Combine(folderA, name)).Count(f => !File.ReadAllBytes(f).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(folderB, name, Path.GetFileName(f)))));
         if (mismatched > 0) throw new BenchException($"{mismatched} files of {name} differ on B");
-        return seconds;
+        return (seconds, creating);
+    }
+
+    /// <summary>
+    /// Change → peer: a small file rewritten on A <paramref name="samples"/> times, each timed until B's copy has the
+    /// new bytes (polled every millisecond). <paramref name="changed"/> hears of each write right after it. Sorted, in ms.
+    /// </summary>
+    internal static async Task<List<double>> ChangeLatencyAsync(
+        string folderA, string folderB, int samples, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? changed = null)
+    {
+        var latencies = new List<double>();
+        var probeA = Path.Combine(folderA, "probe.txt");
+        var probeB = Path.Combine(folderB, "probe.txt");
+        var clock = new Stopwatch();
+        for (var i = 0; i < samples; i++)
+        {
+            var text = $"change {i} {Guid.NewGuid()}";
+            clock.Restart();
+            await File.WriteAllTextAsync(probeA, text, cancellationToken).ConfigureAwait(false);
+            changed?.Invoke("probe.txt");
+            await WaitAsync(() => Task.FromResult(ReadOrNull(probeB) == text), "B to see the change", timeout, cancellationToken, TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        latencies.Sort();
+        return latencies;
     }
 
     internal static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
-    private static int CountFiles(string dir) => Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Count(f => !Path.GetFileName(f).StartsWith(".shoal-tmp.", StringComparison.Ordinal)) : 0;
+    /// <summary>Hidden names are the syncing tools' temporary files (.shoal-tmp.*, .syncthing.*.tmp), not yet the file.</summary>
+    private static int CountFiles(string dir) => Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Count(f => !Path.GetFileName(f).StartsWith('.')) : 0;
 
     private static string? ReadOrNull(string path)
     {

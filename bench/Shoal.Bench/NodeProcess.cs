@@ -25,13 +25,15 @@ internal sealed class NodeProcess : IDisposable
 
     private readonly Process _process;
     private readonly Queue<string> _tail = new();
+    private readonly string? _netns;
     private HttpClient? _api;
     private bool _disposed;
 
-    private NodeProcess(string name, Process process)
+    private NodeProcess(string name, Process process, string? netns)
     {
         Name = name;
         _process = process;
+        _netns = netns;
     }
 
     public string Name { get; }
@@ -40,26 +42,33 @@ internal sealed class NodeProcess : IDisposable
 
     public string ListenAddress { get; private set; } = "";
 
-    public static NodeProcess Start(string shoal, string name, string home, IEnumerable<string> peers, IEnumerable<string>? extraArgs = null)
+    /// <param name="host">A testbed host to run in (see <see cref="Netns"/>): the node listens on the host's address; its API stays on that namespace's loopback.</param>
+    public static NodeProcess Start(string shoal, string name, string home, IEnumerable<string> peers, IEnumerable<string>? extraArgs = null, NetnsHost? host = null)
     {
-        List<string> arguments = ["up", "--home", home, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs ?? []];
+        List<string> arguments = ["up", "--home", home, "--listen", host?.Listen ?? "127.0.0.1:0", "--api", "127.0.0.1:0", "--no-discovery", .. extraArgs ?? []];
         foreach (var peer in peers) arguments.AddRange(["--peer", peer]);
-        return StartCommand(shoal, name, arguments);
+        return StartCommand(shoal, name, arguments, host?.Namespace);
     }
 
     /// <summary>Any long-running command, such as <c>shoal tracker</c>: <see cref="Pid"/> is the wrapper's, which execs the CLI.</summary>
-    public static NodeProcess StartCommand(string shoal, string name, IEnumerable<string> arguments)
+    /// <param name="netns">A network namespace to run it in (<c>ip netns exec</c>, which execs the command: the pid stays the command's).</param>
+    public static NodeProcess StartCommand(string shoal, string name, IEnumerable<string> arguments, string? netns = null)
     {
-        var info = new ProcessStartInfo(shoal)
+        var info = new ProcessStartInfo(netns is null ? shoal : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            foreach (var argument in new[] { "netns", "exec", netns, shoal }) info.ArgumentList.Add(argument);
+        }
+
         foreach (var argument in arguments) info.ArgumentList.Add(argument);
 
         var process = new Process { StartInfo = info };
-        var node = new NodeProcess(name, process);
+        var node = new NodeProcess(name, process, netns);
         process.OutputDataReceived += (_, e) => node.Remember(e.Data);
         process.ErrorDataReceived += (_, e) => node.Remember(e.Data);
         process.Start();
@@ -90,7 +99,7 @@ internal sealed class NodeProcess : IDisposable
                 try
                 {
                     var runtime = JsonNode.Parse(await File.ReadAllTextAsync(runtimePath, cancellationToken).ConfigureAwait(false))!;
-                    _api ??= new HttpClient { BaseAddress = new Uri((string)runtime["url"]! + "/"), Timeout = TimeSpan.FromMinutes(30) };
+                    _api ??= new HttpClient(Netns.Handler(_netns)) { BaseAddress = new Uri((string)runtime["url"]! + "/"), Timeout = TimeSpan.FromMinutes(30) };
                     _api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)runtime["token"]!);
                     Pid = (int)runtime["pid"]!;
                     var status = await GetAsync("api/status", cancellationToken).ConfigureAwait(false);
@@ -134,6 +143,22 @@ internal sealed class NodeProcess : IDisposable
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode) throw new BenchException($"node {Name}: {method} /{path} answered {(int)response.StatusCode}: {text}");
             return JsonNode.Parse(text) ?? throw new BenchException($"node {Name}: {method} /{path} answered nothing");
+        }
+    }
+
+    /// <summary>For a command that ends by itself (an aria2 leecher): its exit code, or null while it still runs after <paramref name="timeout"/>.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(limit.Token).ConfigureAwait(false);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
         }
     }
 

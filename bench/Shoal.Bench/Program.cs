@@ -94,7 +94,20 @@ internal static class Bench
         var sourcePath = Path.Combine(workDir, "source.bin");
         var hash = MovesFiles(options) ? await GenerateAsync(sourcePath, options.Size, cancellationToken).ConfigureAwait(false) : [];
         var clockTicks = int.TryParse(await Command.TryRunAsync("getconf", ["CLK_TCK"]).ConfigureAwait(false), CultureInfo.InvariantCulture, out var ticks) ? ticks : 100;
-        var context = new BenchContext(Path.Combine(repo, "shoal"), workDir, sourcePath, hash, options.Size, options.Timeout, clockTicks);
+        var context = new BenchContext(Path.Combine(repo, "shoal"), workDir, sourcePath, hash, options.Size, options.Timeout, clockTicks, options.Quick);
+
+        // Syncthing first: 1to1 and folder compare with what it measured here (SyncthingScenario.Measured).
+        if (options.Scenarios.Contains("syncthing"))
+        {
+            const string title = "syncthing: Syncthing A → B, side by side (same file, same machine, same invocation)";
+            var table = await SyncthingScenario.RunAsync(context, options.Runs, cancellationToken).ConfigureAwait(false);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"## {title}");
+            Console.Out.WriteLine(table);
+            scenarios.Add((title, table));
+        }
+
+        IReadOnlyList<RunResult> oneToOne = [];
         foreach (var scenario in options.Scenarios.Where(seedCounts.ContainsKey))
         {
             var (seeds, title) = seedCounts[scenario];
@@ -105,6 +118,12 @@ internal static class Bench
                 var result = await Scenario.RunAsync(context, scenario, seeds, run, cancellationToken).ConfigureAwait(false);
                 runs.Add(result);
                 Console.Out.WriteLine(result.ToJson().ToJsonString());
+            }
+
+            if (scenario == "1to1")
+            {
+                oneToOne = runs;
+                AddGetHeadlines(runs);
             }
 
             var table = Report.ScenarioTable(runs);
@@ -121,6 +140,10 @@ internal static class Bench
             ("folder", "folder: synced folder A → B (1000 × 4 KiB, one big file, change latency)", FolderScenario.RunAsync),
             ("tracker", "tracker: announce and query throughput, 10,000 simulated nodes, SQLite and PostgreSQL", TrackerScenario.RunAsync),
             ("load", $"load: {LoadScenario.Sinks} sinks download one file from one seed at once", LoadScenario.RunAsync),
+            ("aria2", Aria2Scenario.Title, (c, t) => Aria2Scenario.RunAsync(c, options.Runs, oneToOne, t)),
+            ("swarm4", Swarm4Scenario.Title, (c, t) => Swarm4Scenario.RunAsync(c, options.Runs, t)),
+            ("flash", FlashScenario.Title, (c, t) => FlashScenario.RunAsync(c, options.Runs, t)),
+            ("memory", MemoryScenario.Title, (c, t) => MemoryScenario.RunAsync(c, options.Runs, t)),
         ];
         foreach (var (name, title, run) in tabled.Where(t => options.Scenarios.Contains(t.Name)))
         {
@@ -135,23 +158,62 @@ internal static class Bench
         IReadOnlyList<Ceiling> ceilings = [];
         if (options.Scenarios.Contains("ceilings"))
         {
-            ceilings = await Ceilings.RunAsync(workDir, cancellationToken).ConfigureAwait(false);
+            ceilings = await Ceilings.RunAsync(workDir, cancellationToken, options.Quick).ConfigureAwait(false);
             Console.Out.WriteLine();
             Console.Out.WriteLine("## Ceilings");
             Console.Out.WriteLine(Report.CeilingTable(ceilings));
+            AddCeilingHeadlines(oneToOne, ceilings);
         }
+
+        var headlines = Headlines.Snapshot();
+        Console.Out.WriteLine();
+        Console.Out.WriteLine("## Targets (issue 9)");
+        Console.Out.WriteLine(Report.TargetTable(headlines));
 
         var lines = header.ToList();
         lines.Insert(lines.FindIndex(l => l.StartsWith("load average", StringComparison.Ordinal)) + 1, $"load average at end: {LoadAverage()}");
-        var path = WriteResults(repo, started, Report.Document(started, lines, scenarios, ceilings));
+        var path = ReserveResultPath(repo, started);
+        var svg = Plot.Svg(headlines);
+        string? plot = null;
+        if (svg is not null)
+        {
+            plot = Path.GetFileNameWithoutExtension(path) + ".svg";
+            WriteResult(Path.Combine(Path.GetDirectoryName(path)!, plot), svg);
+        }
+
+        WriteResult(path, Report.Document(started, lines, scenarios, ceilings, headlines, plot));
         Console.Out.WriteLine($"report: {Path.GetRelativePath(repo, path)}");
+        if (plot is not null) Console.Out.WriteLine($"plot: {Path.GetRelativePath(repo, Path.Combine(Path.GetDirectoryName(path)!, plot))}");
+    }
+
+    /// <summary>P1: Shoal's 1 → 1 get, and share + get end to end, each against Syncthing's drop-to-peer rate when it ran here.</summary>
+    private static void AddGetHeadlines(IReadOnlyList<RunResult> runs)
+    {
+        var size = Report.SizeText(runs[0].Bytes);
+        var peer = SyncthingScenario.Measured?.BigMBps;
+        var peerName = peer is null ? "" : "Syncthing";
+        var get = Report.Median(runs.Select(r => r.MBps));
+        var endToEnd = Report.Median(runs.Select(r => r.EndToEndMBps));
+        Headlines.Add(new Headline("P1", $"{size} get, 1 → 1 (transfer)", "MB/s", get, peer, peerName, "≥ 2.5× Syncthing", peer is null ? null : get >= 2.5 * peer));
+        Headlines.Add(new Headline("P1", $"{size} share + get end to end, 1 → 1", "MB/s", endToEnd, peer, peerName, "≥ 2× Syncthing", peer is null ? null : endToEnd >= 2 * peer));
+    }
+
+    /// <summary>P1 as a fraction of each ceiling measured in this run (context: a transfer cannot beat the slowest).</summary>
+    private static void AddCeilingHeadlines(IReadOnlyList<RunResult> oneToOne, IReadOnlyList<Ceiling> ceilings)
+    {
+        if (oneToOne.Count == 0) return;
+        var get = Report.Median(oneToOne.Select(r => r.MBps));
+        foreach (var ceiling in ceilings)
+        {
+            Headlines.Add(new Headline("P1", $"1 → 1 get against the ceiling: {ceiling.Name}", "MB/s", get, ceiling.BytesPerSecond / 1e6, "ceiling", "context", null));
+        }
     }
 
     /// <summary>Whether a selected scenario shares, gets or puts the source file (the others never read it).</summary>
-    private static bool MovesFiles(BenchOptions options) => options.Scenarios.Any(s => s is "1to1" or "3to1" or "folder" or "put" or "load");
+    private static bool MovesFiles(BenchOptions options) => options.Scenarios.Any(s => s is "1to1" or "3to1" or "syncthing" or "folder" or "put" or "load" or "aria2" or "swarm4" or "flash" or "memory");
 
     /// <summary>Random content (nothing for the chunker to deduplicate), written once per invocation and hashed as it is written.</summary>
-    private static async Task<byte[]> GenerateAsync(string path, long size, CancellationToken cancellationToken)
+    internal static async Task<byte[]> GenerateAsync(string path, long size, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var buffer = new byte[BlockSize];
@@ -232,18 +294,23 @@ internal static class Bench
         return best.Item2;
     }
 
-    private static string WriteResults(string repo, DateTime when, string document)
+    /// <summary>bench/results/YYYY-MM-DD-HHMM.md, or -2, -3 … when taken; the plot gets the same name with .svg.</summary>
+    private static string ReserveResultPath(string repo, DateTime when)
     {
         var dir = Path.Combine(repo, "bench", "results");
         Directory.CreateDirectory(dir);
         var name = when.ToString("yyyy-MM-dd-HHmm", CultureInfo.InvariantCulture);
         var path = Path.Combine(dir, name + ".md");
-        for (var n = 2; File.Exists(path); n++) path = Path.Combine(dir, $"{name}-{n}.md");
+        for (var n = 2; File.Exists(path) || File.Exists(Path.ChangeExtension(path, ".svg")); n++) path = Path.Combine(dir, $"{name}-{n}.md");
+        return path;
+    }
+
+    private static void WriteResult(string path, string content)
+    {
         // Via a .tmp name (ignored by git): an interrupted write never leaves a half report under a final name.
         var temporary = path + ".tmp";
-        File.WriteAllText(temporary, document);
+        File.WriteAllText(temporary, content);
         File.Move(temporary, path);
-        return path;
     }
 
     private static string FindRepo()
@@ -259,6 +326,7 @@ internal static class Bench
     private static void Cleanup(string workDir)
     {
         NodeProcess.KillAll();
+        Netns.DownAll();
         TryDelete(workDir);
     }
 

@@ -4,14 +4,20 @@ using System.Text.Json.Nodes;
 
 namespace Shoal.Bench;
 
-/// <summary>What one node cost during the transfer. BytesToSink: what the sink received from this seed.</summary>
-internal sealed record NodeMeasure(string Name, double CpuSeconds, long PeakRssBytes, long MaxSampledRssBytes, long? BytesToSink);
+/// <summary>
+/// What one node cost during the transfer. BytesToSink: what the sink received from this seed. AtMaxSample: the sample
+/// of /proc/PID/status with the largest VmRSS (what the memory was made of then).
+/// </summary>
+internal sealed record NodeMeasure(string Name, double CpuSeconds, long PeakRssBytes, long MaxSampledRssBytes, long? BytesToSink, RssSample? AtMaxSample = null);
 
 internal sealed record RunResult(string Scenario, int Run, long Bytes, double ShareSeconds, double TransferSeconds, IReadOnlyList<NodeMeasure> Nodes)
 {
     public double MBps => Bytes / TransferSeconds / 1e6;
 
     public double MiBps => Bytes / TransferSeconds / (1 << 20);
+
+    /// <summary>From the first seed's share to the verified file on the sink: what a user waits for (P1's end-to-end figure).</summary>
+    public double EndToEndMBps => Bytes / (ShareSeconds + TransferSeconds) / 1e6;
 
     public double CpuPerGiB(double cpuSeconds) => cpuSeconds / (Bytes / (double)(1L << 30));
 
@@ -27,6 +33,7 @@ internal sealed record RunResult(string Scenario, int Run, long Bytes, double Sh
                 ["cpuSecondsPerGiB"] = Math.Round(CpuPerGiB(n.CpuSeconds), 3),
                 ["peakRssBytes"] = n.PeakRssBytes,
                 ["maxSampledRssBytes"] = n.MaxSampledRssBytes,
+                ["atMaxSample"] = n.AtMaxSample is { } s ? new JsonObject { ["rssAnonBytes"] = s.RssAnon, ["rssFileBytes"] = s.RssFile, ["rssShmemBytes"] = s.RssShmem } : null,
                 ["bytesToSink"] = n.BytesToSink,
             });
         }
@@ -46,8 +53,8 @@ internal sealed record RunResult(string Scenario, int Run, long Bytes, double Sh
     }
 }
 
-/// <summary>Everything a run needs from the surrounding benchmark.</summary>
-internal sealed record BenchContext(string Shoal, string WorkDir, string SourcePath, byte[] SourceHash, long Size, TimeSpan Timeout, int ClockTicks);
+/// <summary>Everything a run needs from the surrounding benchmark. Quick: --quick, fewer files and samples (the CI smoke run).</summary>
+internal sealed record BenchContext(string Shoal, string WorkDir, string SourcePath, byte[] SourceHash, long Size, TimeSpan Timeout, int ClockTicks, bool Quick = false);
 
 /// <summary>
 /// One run of "N seeds, one sink": fresh homes, the seeds share the source file in place, the sink downloads it through
@@ -115,8 +122,9 @@ internal static class Scenario
                 n.Name,
                 (ticksAfter[i] - ticksBefore[i]) / (double)context.ClockTicks,
                 peaks[i],
-                sampledMax[i],
-                n == sink ? null : bytesFrom.GetValueOrDefault(n.Name))).ToList();
+                sampledMax[i].VmRss,
+                n == sink ? null : bytesFrom.GetValueOrDefault(n.Name),
+                sampledMax[i])).ToList();
             return new RunResult(scenario, run, context.Size, shareSeconds[0], transferSeconds, measures);
         }
         finally
@@ -127,19 +135,19 @@ internal static class Scenario
     }
 
     internal static async Task<NodeProcess> StartNodeAsync(
-        BenchContext context, string dir, string name, string? invite, IReadOnlyList<string> peers, List<NodeProcess> nodes, CancellationToken cancellationToken, IEnumerable<string>? extraArgs = null)
+        BenchContext context, string dir, string name, string? invite, IReadOnlyList<string> peers, List<NodeProcess> nodes, CancellationToken cancellationToken, IEnumerable<string>? extraArgs = null, NetnsHost? host = null)
     {
         var home = Path.Combine(dir, name);
         string[] init = invite is null ? ["init", "--home", home, "--name", name] : ["init", "--home", home, "--name", name, "--join", invite];
         await Command.RunAsync(context.Shoal, init, cancellationToken).ConfigureAwait(false);
-        var node = NodeProcess.Start(context.Shoal, name, home, peers, extraArgs);
+        var node = NodeProcess.Start(context.Shoal, name, home, peers, extraArgs, host);
         nodes.Add(node);
         await node.WaitUntilUpAsync(home, cancellationToken).ConfigureAwait(false);
         return node;
     }
 
     /// <summary>The clock starts only once the sink is connected to every seed and has their inventories.</summary>
-    private static async Task WaitForSourcesAsync(NodeProcess sink, string fileId, int seedCount, List<NodeProcess> nodes, CancellationToken cancellationToken)
+    internal static async Task WaitForSourcesAsync(NodeProcess sink, string fileId, int seedCount, List<NodeProcess> nodes, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var sources = 0;
@@ -180,16 +188,17 @@ internal static class Scenario
     }
 
     /// <summary>VmHWM covers the whole life of the process (a seed's includes indexing); this sees the transfer only.</summary>
-    private static async Task<long[]> SampleRssAsync(List<NodeProcess> nodes, CancellationToken stop)
+    private static async Task<RssSample[]> SampleRssAsync(List<NodeProcess> nodes, CancellationToken stop)
     {
-        var max = new long[nodes.Count];
+        var max = nodes.Select(_ => RssSample.None).ToArray();
         while (!stop.IsCancellationRequested)
         {
             for (var i = 0; i < nodes.Count; i++)
             {
                 try
                 {
-                    max[i] = Math.Max(max[i], nodes[i].StatusBytes("VmRSS"));
+                    var sample = RssSample.Read(nodes[i].Pid);
+                    if (sample.VmRss > max[i].VmRss) max[i] = sample;
                 }
                 catch (Exception e) when (e is IOException or BenchException)
                 {
@@ -210,7 +219,7 @@ internal static class Scenario
         return max;
     }
 
-    private static async Task<Dictionary<string, long>> BytesPerPeerAsync(NodeProcess sink, CancellationToken cancellationToken)
+    internal static async Task<Dictionary<string, long>> BytesPerPeerAsync(NodeProcess sink, CancellationToken cancellationToken)
     {
         var peers = await sink.GetAsync("api/peers", cancellationToken).ConfigureAwait(false);
         return peers.AsArray()
