@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -575,7 +574,7 @@ public sealed partial class SyncedFolder
             for (var i = 0; i < manifest.ChunkCount; i++)
             {
                 if (sink.IsVerified(i) || _content.FindChunk(manifest[i].Hash) is not { } at) continue;
-                buffer ??= ArrayPool<byte>.Shared.Rent(manifest.MaxChunkLength);
+                buffer ??= ChunkBufferPool.Shared.Rent(manifest.MaxChunkLength);
                 try
                 {
                     var length = at.File.Manifest[at.Index].Length;
@@ -590,7 +589,7 @@ public sealed partial class SyncedFolder
         }
         finally
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) ChunkBufferPool.Shared.Return(buffer);
         }
     }
 
