@@ -22,7 +22,7 @@ public sealed class TopTests
 
         await using (var top = await StartTopAsync(homeA, 120, 40))
         {
-            var screen = await top.WaitForAsync(s => s.Contains(" alpha ", StringComparison.Ordinal) && Regex.IsMatch(s, @"beta\s+● online"), "alpha's top to show beta online");
+            var screen = await top.WaitForAsync(s => s.Contains(" alpha ", StringComparison.Ordinal) && Regex.IsMatch(s, @"beta\s+● online") && IsWhole(s, 40), "alpha's top to show beta online");
             Assert.Contains("Traffic", screen, StringComparison.Ordinal); // the wide layout
             Assert.Contains("Transfers 0 active", screen, StringComparison.Ordinal);
             Assert.Contains("no put files", screen, StringComparison.Ordinal);
@@ -34,7 +34,7 @@ public sealed class TopTests
 
             // A smaller terminal: laid out again (the rates move into the peers' title, the traffic panel goes).
             await top.ResizeAsync(80, 24);
-            screen = await top.WaitForAsync(s => s.Contains("Peers 1 online of 1 · ↓", StringComparison.Ordinal) && !s.Contains("Traffic", StringComparison.Ordinal), "the 80x24 layout");
+            screen = await top.WaitForAsync(s => s.Contains("Peers 1 online of 1 · ↓", StringComparison.Ordinal) && !s.Contains("Traffic", StringComparison.Ordinal) && IsWhole(s, 24), "the 80x24 layout");
             AssertFills(screen, 80, 24);
             Assert.Matches(@"added\s+from-beta\.txt\s+beta", screen);
 
@@ -105,6 +105,16 @@ public sealed class TopTests
 
     private static Task<TmuxSession> StartTopAsync(string home, int width, int height) =>
         TmuxSession.StartAsync(width, height, ShoalCli.RepositoryRoot, $"./shoal top --home '{home}'; echo \"[top exited with $?]\"; sleep 600");
+
+    /// <summary>
+    /// A frame is one write, but the terminal may take it in more than one read: a capture can catch a frame half drawn,
+    /// so a test waits for the footer on the last row before it looks at the layout.
+    /// </summary>
+    private static bool IsWhole(string screen, int height)
+    {
+        var lines = screen.TrimEnd('\n').Split('\n');
+        return lines.Length == height && lines[^1].StartsWith(" q  quit", StringComparison.Ordinal);
+    }
 
     /// <summary>The screen is the whole terminal: every row used, none wider than the terminal.</summary>
     private static void AssertFills(string screen, int width, int height)
