@@ -47,6 +47,9 @@ public sealed class ShoalNode : IAsyncDisposable
     private readonly SemaphoreSlim _sendBuffers = new(SendBuffers);
 
     private const int SendBuffers = 32;
+
+    /// <summary>With several peers downloading a shared file at once, sends its least-sent chunks first.</summary>
+    private readonly ServeOrder _serveOrder;
     private WebApplication? _api;
     private LanDiscovery? _discovery;
     private readonly SocketsHttpHandler _listenPortHandler;
@@ -64,6 +67,7 @@ public sealed class ShoalNode : IAsyncDisposable
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("shoal");
         Time = options.Time;
+        _serveOrder = new ServeOrder(options.Time);
         _catalog = Catalog.Open(Home.DatabasePath);
         _uploadLimit = new TokenBucket(options.UploadLimit ?? config.UploadLimit, Time);
         _downloadLimit = new TokenBucket(options.DownloadLimit ?? config.DownloadLimit, Time);
@@ -584,6 +588,15 @@ public sealed class ShoalNode : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    private sealed class NoLease : IDisposable
+    {
+        public static readonly NoLease Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
     /// <summary>Routes what peers say and ask to the parts of the node that deal with it.</summary>
     private sealed class PeerServices(ShoalNode node) : IPeerServices
     {
@@ -599,6 +612,12 @@ public sealed class ShoalNode : IAsyncDisposable
 
         public ValueTask OnIndexUpdateAsync(PeerConnection connection, IndexUpdate update, CancellationToken cancellationToken) =>
             node.Folder.OnIndexUpdateAsync(connection, update, cancellationToken);
+
+        // Only the library's files (shared and downloaded) are ordered: folder content is pulled by its own code.
+        public IDisposable? AdmitChunkServe(PeerConnection connection, FileId file, int chunkIndex) =>
+            node.Library.FindManifest(file) is null
+                ? NoLease.Instance
+                : node._serveOrder.TryAdmit(file, chunkIndex, connection.RemoteId);
 
         public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>
             node._uploadLimit.WaitAsync(bytes, cancellationToken);

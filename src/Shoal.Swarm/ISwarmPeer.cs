@@ -17,6 +17,7 @@ public interface ISwarmPeer
 
     /// <summary>
     /// Fetches one whole chunk. Throws <see cref="ChunkUnavailableException"/> if the peer cannot serve it,
+    /// <see cref="ChunkBusyException"/> if it holds it but asks to be spared it for now,
     /// <see cref="PeerGoneException"/> if the connection is lost, and <see cref="OperationCanceledException"/> when
     /// cancelled (the peer is told to drop the request).
     /// </summary>
@@ -27,5 +28,11 @@ public interface ISwarmPeer
 }
 
 public sealed class ChunkUnavailableException(string message) : Exception(message);
+
+/// <summary>
+/// The peer holds the chunk but is busy sending it to others (who will pass it on) while chunks nobody has yet are
+/// waiting for its upload: get it elsewhere, or ask again later.
+/// </summary>
+public sealed class ChunkBusyException(string message) : Exception(message);
 
 public sealed class PeerGoneException(string message, Exception? inner = null) : Exception(message, inner);

@@ -34,6 +34,7 @@ public sealed class PiecePicker
     private readonly Dictionary<DeviceId, PeerState> _peers = [];
     private readonly Dictionary<int, List<PeerState>> _inFlight = [];
     private readonly Dictionary<DeviceId, HashSet<int>> _excluded = [];
+    private readonly Dictionary<DeviceId, HashSet<int>> _deferred = [];
     private readonly List<int> _ties = [];
     private int _priorityFrom;
     private int _priorityEnd;
@@ -117,15 +118,48 @@ public sealed class PiecePicker
         }
 
         _excluded.TryGetValue(peer, out var excluded);
+        _deferred.TryGetValue(peer, out var deferred);
         for (var i = 0; i < ChunkCount; i++)
         {
-            SetHas(state, i, have[i] && excluded?.Contains(i) != true);
+            SetHas(state, i, have[i] && excluded?.Contains(i) != true && deferred?.Contains(i) != true);
         }
     }
 
     public void PeerHas(DeviceId peer, int index)
     {
         CheckIndex(index);
+        if (!_peers.TryGetValue(peer, out var state)) return;
+        if (_excluded.TryGetValue(peer, out var excluded) && excluded.Contains(index)) return;
+        if (_deferred.TryGetValue(peer, out var deferred) && deferred.Contains(index)) return;
+        SetHas(state, index, true);
+    }
+
+    /// <summary>
+    /// The peer holds the chunk but asks to be spared it for now (it is busy sending it to others, who will pass it
+    /// on): it stops counting as a holder and its request, if any, is dropped, until <see cref="Resume"/>. Meanwhile
+    /// the chunk is picked from other holders, rarest first as usual (it is rarer now).
+    /// </summary>
+    public void Defer(DeviceId peer, int index)
+    {
+        CheckIndex(index);
+        if (!_peers.TryGetValue(peer, out var state)) return;
+        if (!_deferred.TryGetValue(peer, out var deferred))
+        {
+            deferred = [];
+            _deferred.Add(peer, deferred);
+        }
+
+        deferred.Add(index);
+        SetHas(state, index, false);
+        EndRequest(state, index);
+    }
+
+    /// <summary>Ends a <see cref="Defer"/>: the peer holds the chunk again (unless excluded meanwhile). A no-op otherwise.</summary>
+    public void Resume(DeviceId peer, int index)
+    {
+        CheckIndex(index);
+        if (!_deferred.TryGetValue(peer, out var deferred) || !deferred.Remove(index)) return;
+        if (deferred.Count == 0) _deferred.Remove(peer);
         if (!_peers.TryGetValue(peer, out var state)) return;
         if (_excluded.TryGetValue(peer, out var excluded) && excluded.Contains(index)) return;
         SetHas(state, index, true);
@@ -136,6 +170,7 @@ public sealed class PiecePicker
     {
         CheckIndex(index);
         if (!_peers.TryGetValue(peer, out var state)) return;
+        if (_deferred.TryGetValue(peer, out var deferred) && deferred.Remove(index) && deferred.Count == 0) _deferred.Remove(peer);
         SetHas(state, index, false);
         EndRequest(state, index);
     }
@@ -161,6 +196,7 @@ public sealed class PiecePicker
     public IReadOnlyList<int> RemovePeer(DeviceId peer)
     {
         if (!_peers.Remove(peer, out var state)) return [];
+        _deferred.Remove(peer);
         var released = state.InFlight.Order().ToArray();
         foreach (var index in released)
         {

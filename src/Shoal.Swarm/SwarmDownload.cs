@@ -33,6 +33,9 @@ public sealed class SwarmDownload
     private readonly Dictionary<DeviceId, PeerStats> _stats = [];
     private readonly HashSet<Request> _active = [];
     private readonly HashSet<int> _committing = [];
+
+    // Chunks a peer answered "busy" for, in the order their BusyRetry ends (it is the same for all).
+    private readonly Queue<(long Due, DeviceId Peer, int Index)> _deferrals = new();
     private readonly RateMeter _received;
     private readonly long _minWindowBytes;
     private readonly int _maxChunkLength;
@@ -188,11 +191,14 @@ public sealed class SwarmDownload
             while (true)
             {
                 List<Request> issued;
+                long? nextResume;
                 lock (_lock)
                 {
                     _failure?.Throw();
                     if (_picker.IsComplete) break;
+                    ResumeDueLocked();
                     issued = ScheduleLocked();
+                    nextResume = _deferrals.Count > 0 ? _deferrals.Peek().Due : null;
                 }
 
                 foreach (var request in issued)
@@ -200,7 +206,14 @@ public sealed class SwarmDownload
                     _ = ExecuteAsync(request);
                 }
 
-                await _wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (nextResume is { } due)
+                {
+                    await WaitForWakeAsync(due, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         finally
@@ -236,6 +249,32 @@ public sealed class SwarmDownload
                 _received.BytesPerSecond(now),
                 activeSources,
                 peers);
+        }
+    }
+
+    /// <summary>Waits for a wake-up or until <paramref name="due"/>, whichever comes first.</summary>
+    private async Task WaitForWakeAsync(long due, CancellationToken cancellationToken)
+    {
+        var delay = _time.GetElapsedTime(_time.GetTimestamp(), due);
+        if (delay <= TimeSpan.Zero) return;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        // Waiting to read consumes nothing, so the wait left behind when the timer wins loses no wake-up.
+        var woken = _wake.Reader.WaitToReadAsync(stop.Token).AsTask();
+        var timer = Task.Delay(delay, _time, stop.Token);
+        await Task.WhenAny(woken, timer).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        _wake.Reader.TryRead(out _);
+    }
+
+    private void ResumeDueLocked()
+    {
+        var now = _time.GetTimestamp();
+        while (_deferrals.TryPeek(out var deferral) && deferral.Due <= now)
+        {
+            _deferrals.Dequeue();
+            _picker.Resume(deferral.Peer, deferral.Index);
         }
     }
 
@@ -340,6 +379,24 @@ public sealed class SwarmDownload
     private void OnRequestFailed(Request request, Exception exception)
     {
         if (exception is OperationCanceledException && request.Token.IsCancellationRequested) return;
+
+        if (exception is ChunkBusyException)
+        {
+            lock (_lock)
+            {
+                StopAwaitingLocked(request);
+                if (!request.Settled)
+                {
+                    SettleLocked(request);
+                    _picker.Defer(request.Peer.Id, request.Index);
+                    var due = _time.GetTimestamp() + (long)(_options.BusyRetry.TotalSeconds * _time.TimestampFrequency);
+                    _deferrals.Enqueue((due, request.Peer.Id, request.Index));
+                }
+            }
+
+            SwarmLog.ChunkBusy(_logger, _label, request.Peer.Id.ShortForm, request.Index);
+            return;
+        }
 
         if (exception is ChunkUnavailableException)
         {

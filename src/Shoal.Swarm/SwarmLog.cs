@@ -16,6 +16,9 @@ internal static partial class SwarmLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Swarm {File}: peer {Peer} cannot serve chunk {Index}")]
     public static partial void ChunkUnavailable(ILogger logger, string file, string peer, int index);
 
+    [LoggerMessage(Level = LogLevel.Trace, Message = "Swarm {File}: peer {Peer} is busy with chunk {Index}; asking others")]
+    public static partial void ChunkBusy(ILogger logger, string file, string peer, int index);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Swarm {File}: chunk {Index} from peer {Peer} failed verification; discarded")]
     public static partial void BadData(ILogger logger, string file, int index, string peer);
 

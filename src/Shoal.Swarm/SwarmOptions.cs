@@ -26,10 +26,17 @@ public sealed record SwarmOptions
     /// <summary>A peer that delivered within this long still counts as an active source.</summary>
     public TimeSpan ActiveSourceWindow { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a peer that answered "busy" for a chunk is not asked for it again (it is fetched from other holders
+    /// meanwhile, if any).
+    /// </summary>
+    public TimeSpan BusyRetry { get; init; } = TimeSpan.FromSeconds(1);
+
     internal void Validate()
     {
         if (TargetQueueTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TargetQueueTime), "must be positive");
         if (RateWindow <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RateWindow), "must be positive");
+        if (BusyRetry <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(BusyRetry), "must be positive");
         if (ActiveSourceWindow < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ActiveSourceWindow), "must not be negative");
         ArgumentOutOfRangeException.ThrowIfLessThan(MinWindowChunks, 1, nameof(MinWindowChunks));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxWindowBytes, 1, nameof(MaxWindowBytes));

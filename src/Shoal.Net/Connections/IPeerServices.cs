@@ -25,6 +25,14 @@ public interface IPeerServices
     {
     }
 
+    /// <summary>
+    /// Asked before a requested chunk is read and sent: null to answer <see cref="ErrorCode.Busy"/> instead (the peer
+    /// should get it from others that have it, or ask again later), else a lease the connection disposes once the
+    /// chunk's frame has been written to the network or the serve ended without it. Admits everything unless the
+    /// node says otherwise.
+    /// </summary>
+    IDisposable? AdmitChunkServe(PeerConnection connection, FileId file, int chunkIndex) => AdmitAll.Lease;
+
     void OnInventory(PeerConnection connection, Inventory inventory);
 
     void OnHave(PeerConnection connection, Have have);
@@ -58,6 +66,15 @@ public interface IPeerServices
     }
 
     void OnClosed(PeerConnection connection, string reason);
+}
+
+internal sealed class AdmitAll : IDisposable
+{
+    public static readonly AdmitAll Lease = new();
+
+    public void Dispose()
+    {
+    }
 }
 
 public sealed class ChunkServeException(ErrorCode code, string message) : Exception(message)

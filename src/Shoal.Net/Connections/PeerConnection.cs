@@ -833,13 +833,21 @@ public sealed class PeerConnection : IAsyncDisposable
             return;
         }
 
+        var lease = _services.AdmitChunkServe(this, request.File, request.ChunkIndex);
+        if (lease is null)
+        {
+            Send(new ErrorResponse(request.RequestId, ErrorCode.Busy, "busy sending this chunk to others; get it from them"));
+            return;
+        }
+
         var length = manifest[request.ChunkIndex].Length;
         var frameLength = FrameCodec.ChunkResponseHeaderSize + length;
-        await _services.AcquireSendBufferAsync(cancellationToken).ConfigureAwait(false);
-        var buffer = ChunkBufferPool.Shared.Rent(frameLength);
+        byte[]? buffer = null;
         var queued = false;
         try
         {
+            await _services.AcquireSendBufferAsync(cancellationToken).ConfigureAwait(false);
+            buffer = ChunkBufferPool.Shared.Rent(frameLength);
             await _services.ReadChunkAsync(request.File, request.ChunkIndex, buffer.AsMemory(FrameCodec.ChunkResponseHeaderSize, length), cancellationToken).ConfigureAwait(false);
             if (_cancelledByPeer.TryRemove(request.RequestId, out _)) return;
             await _services.AcquireUploadAsync(length, cancellationToken).ConfigureAwait(false);
@@ -847,7 +855,7 @@ public sealed class PeerConnection : IAsyncDisposable
             // A large chunk waits for one of the few slots; a small one is bounded by the node's send buffers alone.
             var holdsSlot = frameLength > SmallFrameLimit;
             if (holdsSlot) await _chunkFrameSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (!_outgoing.Writer.TryWrite(new OutgoingFrame(buffer, frameLength, IsChunk: true, HoldsSlot: holdsSlot)))
+            if (!_outgoing.Writer.TryWrite(new OutgoingFrame(buffer, frameLength, IsChunk: true, HoldsSlot: holdsSlot, Lease: lease)))
             {
                 if (holdsSlot) _chunkFrameSlots.Release();
                 Close(CloseReason.Timeout, "the peer is not reading (send queue full)");
@@ -871,8 +879,12 @@ public sealed class PeerConnection : IAsyncDisposable
         {
             if (!queued)
             {
-                ChunkBufferPool.Shared.Return(buffer);
-                _services.ReleaseSendBuffer();
+                lease.Dispose();
+                if (buffer is not null)
+                {
+                    ChunkBufferPool.Shared.Return(buffer);
+                    _services.ReleaseSendBuffer();
+                }
             }
         }
     }
@@ -980,7 +992,8 @@ public sealed class PeerConnection : IAsyncDisposable
 
     /// <param name="IsChunk">A chunk frame: its buffer is from <see cref="ChunkBufferPool"/> and holds one of the node's send buffers.</param>
     /// <param name="HoldsSlot">Holds one of the connection's slots for large chunk frames.</param>
-    private readonly record struct OutgoingFrame(byte[] Buffer, int Length, bool IsChunk, bool IsFinal = false, bool HoldsSlot = false)
+    /// <param name="Lease">The node's admission of the chunk (<see cref="IPeerServices.AdmitChunkServe"/>), ended once the frame is written.</param>
+    private readonly record struct OutgoingFrame(byte[] Buffer, int Length, bool IsChunk, bool IsFinal = false, bool HoldsSlot = false, IDisposable? Lease = null)
     {
         public void Release(PeerConnection owner)
         {
@@ -990,6 +1003,7 @@ public sealed class PeerConnection : IAsyncDisposable
                 return;
             }
 
+            Lease?.Dispose();
             ChunkBufferPool.Shared.Return(Buffer);
             if (HoldsSlot) owner._chunkFrameSlots.Release();
             owner._services.ReleaseSendBuffer();

@@ -674,7 +674,7 @@ public sealed partial class SyncedFolder
                 if (await sink.TryWriteAsync(index, chunk.Memory, cancellationToken).ConfigureAwait(false)) return;
                 peer.ReportBadData(item.Remote.Content, index);
             }
-            catch (Exception e) when (e is ChunkUnavailableException or PeerGoneException)
+            catch (Exception e) when (e is ChunkUnavailableException or ChunkBusyException or PeerGoneException)
             {
                 _logger.LogDebug("{Peer} could not send chunk {Index} of {Path}: {Error}", peer.Name, index, item.Path, e.Message);
             }

@@ -196,7 +196,7 @@ public sealed partial class SyncedFolder
                 data.Dispose();
                 peer.ReportBadData(pull.Item.Remote.Content, 0);
             }
-            catch (Exception e) when (e is ChunkUnavailableException or PeerGoneException)
+            catch (Exception e) when (e is ChunkUnavailableException or ChunkBusyException or PeerGoneException)
             {
                 _logger.LogDebug("{Peer} could not send {Path}: {Error}", peer.Name, pull.Item.Path, e.Message);
             }

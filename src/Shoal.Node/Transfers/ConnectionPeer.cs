@@ -21,6 +21,11 @@ internal sealed class ConnectionPeer(PeerConnection connection, TokenBucket down
         {
             return new Buffer(await connection.RequestChunkAsync(file, chunkIndex, cancellationToken).ConfigureAwait(false));
         }
+        catch (PeerErrorException e) when (e.Code == ErrorCode.Busy)
+        {
+            // Not an error: the peer is sending this chunk to others, who will offer it too.
+            throw new ChunkBusyException(e.Message);
+        }
         catch (PeerErrorException e)
         {
             reportError($"{Name}: {e.Message}");
