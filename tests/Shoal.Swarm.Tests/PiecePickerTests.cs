@@ -26,6 +26,56 @@ public sealed class PiecePickerTests
     }
 
     [Fact]
+    public void ADeferredChunkIsPickedFromOtherHoldersUntilResumed()
+    {
+        var picker = NewPicker(4);
+        picker.AddPeer(A, Bitfield.Full(4));
+        picker.AddPeer(B, Bits(4, 0, 1, 2));
+        picker.Prioritise(2, 1);
+        Assert.True(picker.TryPick(A, out var first));
+        Assert.Equal(2, first);
+        picker.Prioritise(0, 0);
+
+        picker.Defer(A, 2);
+
+        // A's request is dropped and A no longer counts as a holder, whatever it announces meanwhile.
+        Assert.Equal(0, picker.RequestCount(2));
+        Assert.Equal(1, picker.Availability(2));
+        picker.PeerHas(A, 2);
+        picker.AddPeer(A, Bitfield.Full(4));
+        Assert.Equal(1, picker.Availability(2));
+        Assert.Equal([0, 1, 3], PickAll(picker, A).Order());
+        Assert.True(picker.TryPick(B, out var fromB));
+        Assert.Equal(2, fromB);
+
+        picker.Resume(A, 2);
+        Assert.Equal(2, picker.Availability(2));
+        picker.Resume(A, 2);
+        Assert.Equal(2, picker.Availability(2));
+    }
+
+    [Fact]
+    public void AChunkThePeerLacksOrThatLeftStaysGoneWhenTheDeferralEnds()
+    {
+        var picker = NewPicker(3);
+        picker.AddPeer(A, Bitfield.Full(3));
+        picker.AddPeer(B, Bitfield.Full(3));
+        picker.Defer(A, 0);
+        picker.Defer(A, 1);
+        picker.Defer(B, 2);
+
+        picker.PeerLacks(A, 0);
+        picker.RemovePeer(B);
+        picker.Resume(A, 0);
+        picker.Resume(B, 2);
+        picker.Resume(A, 1);
+
+        Assert.Equal([0, 1, 1], Enumerable.Range(0, 3).Select(picker.Availability));
+        picker.AddPeer(B, Bitfield.Full(3));
+        Assert.Equal([1, 2, 2], Enumerable.Range(0, 3).Select(picker.Availability));
+    }
+
+    [Fact]
     public void PriorityWindowGoesFirstInOrderThenRarestFirstResumes()
     {
         var picker = NewPicker(10);

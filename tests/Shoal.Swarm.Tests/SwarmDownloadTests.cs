@@ -196,6 +196,61 @@ public sealed class SwarmDownloadTests
     }
 
     [Fact]
+    public async Task ChunksABusyPeerDefersAreFetchedFromOthersWithoutAskingItAgain()
+    {
+        var file = TestFile.Varied(12);
+        var sink = new MemorySink(file);
+        var ledger = new BufferLedger();
+        var seed = new FakePeer("seed", file)
+        {
+            Ledger = ledger,
+            Fault = index => index % 2 == 0 ? new ChunkBusyException("sending it to others") : null,
+        };
+        var leecher = new FakePeer("leecher", file) { Ledger = ledger };
+        var download = NewDownload(file, sink);
+        download.AddOrUpdatePeer(seed, Bitfield.Full(file.ChunkCount));
+        download.AddOrUpdatePeer(leecher, Bitfield.Full(file.ChunkCount));
+
+        // The clock never moves, so a deferral never ends: every even chunk the seed was asked for came from the other.
+        await download.RunAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        AssertComplete(file, sink, seed, leecher);
+        Assert.Equal(seed.Requested.Distinct().Count(), seed.Requested.Count);
+        Assert.All(seed.Requested.Where(i => i % 2 == 0), i => Assert.Contains(i, leecher.Requested));
+        Assert.Contains(download.Snapshot().Peers, p => p.Id == seed.Id && p.Connected);
+        ledger.AssertEachDisposedOnce();
+    }
+
+    [Fact]
+    public async Task ABusyPeerThatAloneHoldsTheChunkIsAskedAgainAfterBusyRetry()
+    {
+        var file = TestFile.Varied(6);
+        var sink = new MemorySink(file);
+        var time = new ManualTimeProvider();
+        var refusals = 0;
+        var seed = new FakePeer("seed", file)
+        {
+            Fault = index => index == 3 && Interlocked.Increment(ref refusals) == 1 ? new ChunkBusyException("sending it to others") : null,
+        };
+        var options = new SwarmOptions { BusyRetry = TimeSpan.FromSeconds(2) };
+        var download = NewDownload(file, sink, options, time);
+        download.AddOrUpdatePeer(seed, Bitfield.Full(file.ChunkCount));
+        var run = download.RunAsync(CancellationToken.None);
+
+        await time.FirstTimer.WaitAsync(Timeout);
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        await GiveItAChance(run);
+        Assert.False(run.IsCompleted);
+        Assert.Single(seed.Requested, 3);
+
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        await run.WaitAsync(Timeout);
+
+        AssertComplete(file, sink, seed);
+        Assert.Equal(2, seed.Requested.Count(i => i == 3));
+    }
+
+    [Fact]
     public async Task ResumedDownloadNeverRequestsVerifiedChunks()
     {
         var file = TestFile.Varied(20);
