@@ -58,6 +58,31 @@ public sealed class PeerConnectionServeTests
     }
 
     [Fact]
+    public async Task A_chunk_the_node_does_not_admit_is_answered_busy_and_an_admitted_one_ends_its_lease_once_written()
+    {
+        var chunks = new[] { RandomNumberGenerator.GetBytes(20_000), RandomNumberGenerator.GetBytes(20_000) };
+        var manifest = Manifest.FromLengthsAndHashes([.. chunks.Select(c => (c.Length, Hash256.Compute(c)))]);
+        var lease = new Lease();
+        var server = new GatedServices(manifest, chunks) { Admit = index => index == 0 ? null : lease };
+        server.ReleaseFirstRead();
+        var (client, serving) = await ConnectAsync(server);
+        await using var clientEnd = client;
+        await using var servingEnd = serving;
+
+        var refused = await Assert.ThrowsAsync<PeerErrorException>(() => client.RequestChunkAsync(manifest.Id, 0, CancellationToken.None).WaitAsync(Timeout));
+        Assert.Equal(ErrorCode.Busy, refused.Code);
+        Assert.Equal(0, server.Reads);
+
+        using (var received = await client.RequestChunkAsync(manifest.Id, 1, CancellationToken.None).WaitAsync(Timeout))
+        {
+            Assert.Equal(chunks[1], received.Memory.ToArray());
+        }
+
+        await lease.Disposed.WaitAsync(Timeout);
+        Assert.True(client.IsOpen);
+    }
+
+    [Fact]
     public async Task A_peer_with_more_chunks_to_store_outstanding_than_allowed_is_cut_off()
     {
         var server = new GatedServices(null, []);
@@ -95,7 +120,16 @@ public sealed class PeerConnectionServeTests
         private readonly TaskCompletionSource _firstReadStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        private int _reads;
+
         public Task FirstReadStarted => _firstReadStarted.Task;
+
+        /// <summary>Whether to serve a chunk (a lease) or answer busy (null); everything by default.</summary>
+        public Func<int, IDisposable?> Admit { get; init; } = _ => new Lease();
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public IDisposable? AdmitChunkServe(PeerConnection connection, FileId file, int chunkIndex) => Admit(chunkIndex);
 
         public void ReleaseFirstRead() => _release.TrySetResult();
 
@@ -110,6 +144,7 @@ public sealed class PeerConnectionServeTests
 
         public async ValueTask ReadChunkAsync(FileId file, int chunkIndex, Memory<byte> destination, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _reads);
             if (chunkIndex == 0)
             {
                 _firstReadStarted.TrySetResult();
@@ -140,5 +175,14 @@ public sealed class PeerConnectionServeTests
         public void OnClosed(PeerConnection connection, string reason)
         {
         }
+    }
+
+    private sealed class Lease : IDisposable
+    {
+        private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Disposed => _disposed.Task;
+
+        public void Dispose() => _disposed.TrySetResult();
     }
 }
