@@ -588,15 +588,6 @@ public sealed class ShoalNode : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed class NoLease : IDisposable
-    {
-        public static readonly NoLease Instance = new();
-
-        public void Dispose()
-        {
-        }
-    }
-
     /// <summary>Routes what peers say and ask to the parts of the node that deal with it.</summary>
     private sealed class PeerServices(ShoalNode node) : IPeerServices
     {
@@ -616,7 +607,7 @@ public sealed class ShoalNode : IAsyncDisposable
         // Only the library's files (shared and downloaded) are ordered: folder content is pulled by its own code.
         public IDisposable? AdmitChunkServe(PeerConnection connection, FileId file, int chunkIndex) =>
             node.Library.FindManifest(file) is null
-                ? NoLease.Instance
+                ? AdmitAll.Lease
                 : node._serveOrder.TryAdmit(file, chunkIndex, connection.RemoteId);
 
         public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Numerics;
-using Shoal.Net.Tests.Discovery;
+using Shoal.Testing;
 
 namespace Shoal.Faults.Tests;
 

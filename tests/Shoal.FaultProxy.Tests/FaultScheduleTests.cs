@@ -1,4 +1,4 @@
-using Shoal.Net.Tests.Discovery;
+using Shoal.Testing;
 
 namespace Shoal.Faults.Tests;
 

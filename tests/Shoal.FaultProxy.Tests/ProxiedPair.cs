@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Shoal.Net.Tests.Discovery;
+using Shoal.Testing;
 
 namespace Shoal.Faults.Tests;
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Shoal.Core;
+using Shoal.Testing;
 
 namespace Shoal.Swarm.Tests;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Shoal.Core;
+using Shoal.Testing;
 
 namespace Shoal.Swarm.Tests;
 

@@ -68,9 +68,14 @@ public interface IPeerServices
     void OnClosed(PeerConnection connection, string reason);
 }
 
-internal sealed class AdmitAll : IDisposable
+/// <summary>The lease of a chunk serve that nothing orders: ending it does nothing.</summary>
+public sealed class AdmitAll : IDisposable
 {
     public static readonly AdmitAll Lease = new();
+
+    private AdmitAll()
+    {
+    }
 
     public void Dispose()
     {

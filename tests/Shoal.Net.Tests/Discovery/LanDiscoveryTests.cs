@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Core;
 using Shoal.Net.Discovery;
+using Shoal.Testing;
 
 namespace Shoal.Net.Tests.Discovery;
 

@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Shoal.Core;
 using Shoal.Net.Relay;
-using Shoal.Net.Tests.Discovery;
 using Shoal.Net.Tracking;
+using Shoal.Testing;
 
 namespace Shoal.Net.Tests.Relay;
 

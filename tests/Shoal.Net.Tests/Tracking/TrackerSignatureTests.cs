@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Shoal.Core;
-using Shoal.Net.Tests.Discovery;
 using Shoal.Net.Tracking;
+using Shoal.Testing;
 
 namespace Shoal.Net.Tests.Tracking;
 

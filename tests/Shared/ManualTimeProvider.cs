@@ -1,8 +1,9 @@
-namespace Shoal.Net.Tests.Discovery;
+namespace Shoal.Testing;
 
 /// <summary>
 /// A clock that moves only when a test says so. Its timers fire inside <see cref="Advance"/>, in due order, so a
-/// periodic timer ticks exactly as often as the advanced time allows.
+/// periodic timer ticks exactly as often as the advanced time allows. One file, linked into every test project that
+/// needs a clock with timers.
 /// </summary>
 public sealed class ManualTimeProvider : TimeProvider
 {
@@ -10,7 +11,11 @@ public sealed class ManualTimeProvider : TimeProvider
 
     private readonly Lock _gate = new();
     private readonly List<ManualTimer> _timers = [];
+    private readonly TaskCompletionSource _firstTimer = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _ticks;
+
+    /// <summary>Completes once the first timer has been created.</summary>
+    public Task FirstTimer => _firstTimer.Task;
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
@@ -26,6 +31,7 @@ public sealed class ManualTimeProvider : TimeProvider
         var timer = new ManualTimer(this, callback, state);
         lock (_gate) _timers.Add(timer);
         timer.Change(dueTime, period);
+        _firstTimer.TrySetResult();
         return timer;
     }
 
