@@ -608,7 +608,7 @@ public sealed class ShoalNode : IAsyncDisposable
         public IDisposable? AdmitChunkServe(PeerConnection connection, FileId file, int chunkIndex) =>
             node.Library.FindManifest(file) is null
                 ? AdmitAll.Lease
-                : node._serveOrder.TryAdmit(file, chunkIndex, connection.RemoteId);
+                : node._serveOrder.TryAdmit(file, chunkIndex, connection.RemoteId, node.Availability.Get(connection.RemoteId, file)?.HeldCount ?? 0);
 
         public ValueTask AcquireUploadAsync(int bytes, CancellationToken cancellationToken) =>
             node._uploadLimit.WaitAsync(bytes, cancellationToken);

@@ -17,9 +17,11 @@ namespace Shoal.Swarm;
 /// <para>
 /// The rule: a request from peer P for chunk c, already sent n &gt; 0 times, is refused while another peer is being
 /// sent (admitted and not yet written out, or written out less than <see cref="Recent"/> ago) a chunk that had been sent fewer
-/// than n times. A lone downloader is never refused; nor is anyone once no less-sent chunk is wanted (the tail of a
-/// download, or a peer that cannot reach the others), since the upload would otherwise idle. A file's counts are
-/// forgotten once nothing of it was admitted for <see cref="IdleReset"/>, so a later crowd starts afresh.
+/// than n times, provided P has shown it has other sources: it holds more chunks of the file than this node sent it.
+/// A peer that got everything it holds from here may reach no one else (32 sinks that know only the seed): refusing
+/// it would only idle it and hold back those waiting for its place. A lone downloader is never refused; nor is anyone
+/// once no less-sent chunk is wanted (the tail of a download), since the upload would otherwise idle. A file's counts
+/// are forgotten once nothing of it was admitted for <see cref="IdleReset"/>, so a later crowd starts afresh.
 /// </para>
 /// Thread-safe; pure apart from reading the clock it is given.
 /// </remarks>
@@ -57,9 +59,10 @@ public sealed class ServeOrder(TimeProvider time)
 
     /// <summary>
     /// Admits the request (returns a lease to dispose once the chunk's frame has been written out, or the serve
-    /// ended without it) or refuses it (null: answer "busy").
+    /// ended without it) or refuses it (null: answer "busy"). <paramref name="requesterHolds"/>: how many of the file's
+    /// chunks the requester says it holds (its inventory and have messages).
     /// </summary>
-    public IDisposable? TryAdmit(FileId file, int chunk, DeviceId requester)
+    public IDisposable? TryAdmit(FileId file, int chunk, DeviceId requester, int requesterHolds)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(chunk);
         var now = _time.GetTimestamp();
@@ -74,7 +77,8 @@ public sealed class ServeOrder(TimeProvider time)
 
             state.Prune(_time, now);
             var sent = state.Sent.GetValueOrDefault(chunk);
-            if (sent > 0)
+            var sentToRequester = state.SentTo.GetValueOrDefault(requester);
+            if (sent > 0 && requesterHolds > sentToRequester)
             {
                 foreach (var other in state.Admissions)
                 {
@@ -84,6 +88,7 @@ public sealed class ServeOrder(TimeProvider time)
 
             var admission = new Admission(this, requester, sent);
             state.Sent[chunk] = sent + 1;
+            state.SentTo[requester] = sentToRequester + 1;
             state.Admissions.Add(admission);
             state.LastAdmitted = now;
             return admission;
@@ -110,6 +115,9 @@ public sealed class ServeOrder(TimeProvider time)
     private sealed class FileState
     {
         public Dictionary<int, int> Sent { get; } = [];
+
+        /// <summary>Chunks admitted per requester: what it holds beyond that came from elsewhere.</summary>
+        public Dictionary<DeviceId, int> SentTo { get; } = [];
 
         /// <summary>Admissions still under way or recent: what the refusal rule compares with.</summary>
         public List<Admission> Admissions { get; } = [];

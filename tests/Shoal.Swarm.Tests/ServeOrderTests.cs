@@ -13,12 +13,15 @@ public sealed class ServeOrderTests
     private static readonly DeviceId B = Peer("b");
     private static readonly DeviceId C = Peer("c");
 
+    /// <summary>What a requester that also gets chunks from others says it holds: more than it was sent here.</summary>
+    private const int Sharing = int.MaxValue;
+
     [Fact]
     public void ALoneDownloaderIsNeverRefused()
     {
         var order = new ServeOrder(new ManualTimeProvider());
 
-        var leases = Enumerable.Range(0, 3).SelectMany(_ => new[] { order.TryAdmit(TheFile, 0, A), order.TryAdmit(TheFile, 1, A) }).ToList();
+        var leases = Enumerable.Range(0, 3).SelectMany(_ => new[] { order.TryAdmit(TheFile, 0, A, Sharing), order.TryAdmit(TheFile, 1, A, Sharing) }).ToList();
 
         Assert.All(leases, Assert.NotNull);
         Assert.Equal(3, order.SentCount(TheFile, 0));
@@ -29,21 +32,21 @@ public sealed class ServeOrderTests
     {
         var time = new ManualTimeProvider();
         var order = new ServeOrder(time);
-        var toA = order.TryAdmit(TheFile, 0, A);
+        var toA = order.TryAdmit(TheFile, 0, A, Sharing);
         Assert.NotNull(toA);
 
         // B asks for the chunk under way to A: busy, A will pass it on. A chunk nobody got yet goes at once.
-        Assert.Null(order.TryAdmit(TheFile, 0, B));
-        Assert.NotNull(order.TryAdmit(TheFile, 1, B));
+        Assert.Null(order.TryAdmit(TheFile, 0, B, Sharing));
+        Assert.NotNull(order.TryAdmit(TheFile, 1, B, Sharing));
         Assert.Equal(1, order.SentCount(TheFile, 0));
 
         // Still refused once A's copy is written out, for ServeOrder.Recent: the network still carries it.
         toA.Dispose();
         time.Advance(ServeOrder.Recent - TimeSpan.FromTicks(1));
-        Assert.Null(order.TryAdmit(TheFile, 0, C));
+        Assert.Null(order.TryAdmit(TheFile, 0, C, Sharing));
 
         // Another file's counts are its own.
-        Assert.NotNull(order.TryAdmit(Other, 0, B));
+        Assert.NotNull(order.TryAdmit(Other, 0, B, Sharing));
     }
 
     [Fact]
@@ -51,23 +54,40 @@ public sealed class ServeOrderTests
     {
         var time = new ManualTimeProvider();
         var order = new ServeOrder(time);
-        var first = order.TryAdmit(TheFile, 0, A)!;
-        var second = order.TryAdmit(TheFile, 1, B)!;
-        Assert.Null(order.TryAdmit(TheFile, 0, C));
+        var first = order.TryAdmit(TheFile, 0, A, Sharing)!;
+        var second = order.TryAdmit(TheFile, 1, B, Sharing)!;
+        Assert.Null(order.TryAdmit(TheFile, 0, C, Sharing));
 
         first.Dispose();
         second.Dispose();
         time.Advance(ServeOrder.Recent);
 
         // Nothing less sent is wanted now (a tail, or peers that cannot reach each other): the upload would idle.
-        var again = order.TryAdmit(TheFile, 0, C);
+        var again = order.TryAdmit(TheFile, 0, C, Sharing);
         Assert.NotNull(again);
         Assert.Equal(2, order.SentCount(TheFile, 0));
 
         // The same order one level up: a chunk sent twice waits while one sent once is under way.
-        Assert.NotNull(order.TryAdmit(TheFile, 1, A));
-        Assert.Null(order.TryAdmit(TheFile, 0, B));
-        Assert.NotNull(order.TryAdmit(TheFile, 2, B));
+        Assert.NotNull(order.TryAdmit(TheFile, 1, A, Sharing));
+        Assert.Null(order.TryAdmit(TheFile, 0, B, Sharing));
+        Assert.NotNull(order.TryAdmit(TheFile, 2, B, Sharing));
+    }
+
+    [Fact]
+    public void APeerThatHoldsOnlyWhatItWasSentHereIsNeverRefused()
+    {
+        var order = new ServeOrder(new ManualTimeProvider());
+        Assert.NotNull(order.TryAdmit(TheFile, 0, A, 0));
+        Assert.NotNull(order.TryAdmit(TheFile, 1, A, 1));
+
+        // B and C reach no one else: all they hold came from here, so they get chunk 0 though A's first copies are under way.
+        Assert.NotNull(order.TryAdmit(TheFile, 0, B, 0));
+        Assert.NotNull(order.TryAdmit(TheFile, 0, C, 0));
+        Assert.NotNull(order.TryAdmit(TheFile, 2, C, 1));
+
+        // Once B holds a chunk it was not sent here, it has other sources, and waits like everyone else.
+        Assert.Null(order.TryAdmit(TheFile, 1, B, 2));
+        Assert.Equal(3, order.SentCount(TheFile, 0));
     }
 
     [Fact]
@@ -76,10 +96,10 @@ public sealed class ServeOrderTests
         var order = new ServeOrder(new ManualTimeProvider());
 
         // A's own first copy of 0 does not keep a second from it (it asked again: it lost the first); B's first copy of 1 does.
-        Assert.NotNull(order.TryAdmit(TheFile, 0, A));
-        Assert.NotNull(order.TryAdmit(TheFile, 0, A));
-        Assert.NotNull(order.TryAdmit(TheFile, 1, B));
-        Assert.Null(order.TryAdmit(TheFile, 0, A));
+        Assert.NotNull(order.TryAdmit(TheFile, 0, A, Sharing));
+        Assert.NotNull(order.TryAdmit(TheFile, 0, A, Sharing));
+        Assert.NotNull(order.TryAdmit(TheFile, 1, B, Sharing));
+        Assert.Null(order.TryAdmit(TheFile, 0, A, Sharing));
     }
 
     [Fact]
@@ -87,15 +107,15 @@ public sealed class ServeOrderTests
     {
         var time = new ManualTimeProvider();
         var order = new ServeOrder(time);
-        order.TryAdmit(TheFile, 0, A)!.Dispose();
+        order.TryAdmit(TheFile, 0, A, Sharing)!.Dispose();
         time.Advance(ServeOrder.IdleReset);
 
-        Assert.NotNull(order.TryAdmit(Other, 0, A));
+        Assert.NotNull(order.TryAdmit(Other, 0, A, Sharing));
 
         Assert.Equal(1, order.TrackedFiles);
         Assert.Equal(0, order.SentCount(TheFile, 0));
-        Assert.NotNull(order.TryAdmit(TheFile, 0, B));
-        Assert.Null(order.TryAdmit(TheFile, 0, C));
+        Assert.NotNull(order.TryAdmit(TheFile, 0, B, Sharing));
+        Assert.Null(order.TryAdmit(TheFile, 0, C, Sharing));
     }
 
     [Fact]
@@ -117,7 +137,7 @@ public sealed class ServeOrderTests
             {
                 for (var tries = 0; tries < 4; tries++)
                 {
-                    if (order.TryAdmit(TheFile, random.Next(Chunks), peer) is not { } lease) continue;
+                    if (order.TryAdmit(TheFile, random.Next(Chunks), peer, Sharing) is not { } lease) continue;
                     underWay.Add(lease);
                     sentTotal++;
                     break;

@@ -26,6 +26,18 @@ public sealed class RemoteFile(FileId id, string name, long size, int chunkCount
         }
     }
 
+    /// <summary>How many of the file's chunks the peer holds.</summary>
+    public int HeldCount
+    {
+        get
+        {
+            lock (this)
+            {
+                return Chunks?.SetCount ?? ChunkCount;
+            }
+        }
+    }
+
     public bool Has(int index)
     {
         lock (this)
