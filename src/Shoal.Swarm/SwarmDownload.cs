@@ -382,34 +382,19 @@ public sealed class SwarmDownload
 
         if (exception is ChunkBusyException)
         {
-            lock (_lock)
+            SettleAnsweredWithoutData(request, () =>
             {
-                StopAwaitingLocked(request);
-                if (!request.Settled)
-                {
-                    SettleLocked(request);
-                    _picker.Defer(request.Peer.Id, request.Index);
-                    var due = _time.GetTimestamp() + (long)(_options.BusyRetry.TotalSeconds * _time.TimestampFrequency);
-                    _deferrals.Enqueue((due, request.Peer.Id, request.Index));
-                }
-            }
-
+                _picker.Defer(request.Peer.Id, request.Index);
+                var due = _time.GetTimestamp() + (long)(_options.BusyRetry.TotalSeconds * _time.TimestampFrequency);
+                _deferrals.Enqueue((due, request.Peer.Id, request.Index));
+            });
             SwarmLog.ChunkBusy(_logger, _label, request.Peer.Id.ShortForm, request.Index);
             return;
         }
 
         if (exception is ChunkUnavailableException)
         {
-            lock (_lock)
-            {
-                StopAwaitingLocked(request);
-                if (!request.Settled)
-                {
-                    SettleLocked(request);
-                    _picker.PeerLacks(request.Peer.Id, request.Index);
-                }
-            }
-
+            SettleAnsweredWithoutData(request, () => _picker.PeerLacks(request.Peer.Id, request.Index));
             SwarmLog.ChunkUnavailable(_logger, _label, request.Peer.Id.ShortForm, request.Index);
             return;
         }
@@ -431,6 +416,21 @@ public sealed class SwarmDownload
         {
             SwarmLog.PeerRemoved(_logger, _label, request.Peer.Id.ShortForm, cancel.Count);
             CancelAll(cancel);
+        }
+    }
+
+    /// <summary>
+    /// Ends a request the peer answered with a refusal, not data; <paramref name="record"/> notes what the refusal says,
+    /// under the lock, unless something settled the request first.
+    /// </summary>
+    private void SettleAnsweredWithoutData(Request request, Action record)
+    {
+        lock (_lock)
+        {
+            StopAwaitingLocked(request);
+            if (request.Settled) return;
+            SettleLocked(request);
+            record();
         }
     }
 
