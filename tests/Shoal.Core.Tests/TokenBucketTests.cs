@@ -1,20 +1,10 @@
 using Shoal.Core;
+using Shoal.Testing;
 
 namespace Shoal.Core.Tests;
 
 public sealed class TokenBucketTests
 {
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
-
     /// <summary>A sender that waits exactly as told: the achieved rate over ten seconds is the limit within 5%.</summary>
     [Theory]
     [InlineData(1L << 20, 1 << 20)]
@@ -24,7 +14,7 @@ public sealed class TokenBucketTests
     [InlineData(1000, 100)]
     public void Sending_as_fast_as_allowed_for_ten_seconds_stays_within_five_percent_of_the_limit(long bytesPerSecond, int chunk)
     {
-        var time = new ManualTime();
+        var time = new ManualTimeProvider();
         var bucket = new TokenBucket(bytesPerSecond, time);
         long sent = 0;
         var elapsed = TimeSpan.Zero;
@@ -45,7 +35,7 @@ public sealed class TokenBucketTests
     [Fact]
     public void Zero_is_unlimited_and_a_new_rate_applies_at_once()
     {
-        var time = new ManualTime();
+        var time = new ManualTimeProvider();
         var bucket = new TokenBucket(0, time);
         Assert.Equal(TimeSpan.Zero, bucket.Take(1L << 30));
 
@@ -56,7 +46,7 @@ public sealed class TokenBucketTests
     [Fact]
     public void An_idle_bucket_saves_at_most_a_quarter_second_of_traffic()
     {
-        var time = new ManualTime();
+        var time = new ManualTimeProvider();
         var bucket = new TokenBucket(4000, time);
         time.Advance(TimeSpan.FromHours(1));
 
@@ -66,5 +56,5 @@ public sealed class TokenBucketTests
 
     [Fact]
     public void A_negative_rate_is_rejected() =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => new TokenBucket(-1, new ManualTime()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TokenBucket(-1, new ManualTimeProvider()));
 }

@@ -1,3 +1,4 @@
+using Shoal.Testing;
 namespace Shoal.Storage.Tests;
 
 public sealed class LocalFileReaderTests : IDisposable

@@ -49,18 +49,6 @@ public sealed class TestContent
     }
 }
 
-/// <summary>A clock that moves only when told to.</summary>
-public sealed class ManualTimeProvider : TimeProvider
-{
-    private long _ticks;
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-}
-
 internal static class Ids
 {
     public static FileId File(int seed) => new(Hash256.Compute(BitConverter.GetBytes(seed)));
